@@ -1,0 +1,20 @@
+use serde::{Deserialize, Serialize};
+
+/// An input record the pipeline could not accept (`schemas/dead_letter.avsc`).
+///
+/// It keeps the original key and payload bytes untouched, so that a fixed pipeline can replay the
+/// dead-letter topic; the source coordinates say where the record came from.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct DeadLetter {
+    pub reason_code: String,
+    pub reason_message: String,
+    pub stage: String,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    #[serde(default, with = "crate::codec::bytes_opt")]
+    pub key: Option<Vec<u8>>,
+    #[serde(with = "crate::codec::bytes")]
+    pub payload: Vec<u8>,
+    pub ts: i64,
+}

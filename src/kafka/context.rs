@@ -1,0 +1,172 @@
+//! The client contexts: where librdkafka's callbacks meet the pipeline.
+//!
+//! - [`AckContext`] (producer): each delivery report acknowledges one output in the
+//!   [`AckTracker`], which is what lets an input offset be committed.
+//! - [`PipelineContext`] (consumer): on revocation it waits for the producer to deliver what it
+//!   holds and commits the revoked partitions' acknowledged offsets before they move to another
+//!   consumer, so that a rebalance neither loses nor repeats work; statistics feed the lag gauges;
+//!   broker-down errors turn readiness off.
+
+use crate::observe::Metrics;
+use crate::pipeline::ack::{unpack, AckTracker};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub struct AckContext {
+    pub tracker: Arc<AckTracker>,
+    pub metrics: Metrics,
+    out_counters: Vec<(String, prometheus::IntCounter)>,
+}
+
+impl AckContext {
+    pub fn new(tracker: Arc<AckTracker>, metrics: Metrics, output_topics: &[&str]) -> Self {
+        let out_counters = output_topics
+            .iter()
+            .map(|t| (t.to_string(), metrics.records_out(t)))
+            .collect();
+        AckContext {
+            tracker,
+            metrics,
+            out_counters,
+        }
+    }
+}
+
+impl ClientContext for AckContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.kafka_error(&error_code(&error));
+        tracing::warn!(error = %error, reason, "producer error");
+    }
+}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, token: usize) {
+        let (slot, offset) = unpack(token);
+        match result {
+            Ok(msg) => {
+                if let Some((_, c)) = self.out_counters.iter().find(|(t, _)| t == msg.topic()) {
+                    c.inc();
+                }
+                if let Some(sent) = msg.timestamp().to_millis() {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    self.metrics
+                        .ack_latency((now - sent).max(0) as f64 / 1000.0);
+                }
+                self.tracker.acked(slot, offset);
+            }
+            Err((e, msg)) => {
+                self.metrics.delivery_error();
+                tracing::error!(error = %e, topic = msg.topic(), "output not delivered; offsets stay uncommitted");
+                self.tracker.failed(slot, offset, e.to_string());
+            }
+        }
+    }
+}
+
+pub type Producer = ThreadedProducer<AckContext>;
+
+pub struct PipelineContext {
+    pub tracker: Arc<AckTracker>,
+    pub metrics: Metrics,
+    /// Set once the producer exists; the consumer is created after it.
+    pub producer: OnceLock<Arc<Producer>>,
+    pub drain_timeout: Duration,
+}
+
+impl ClientContext for PipelineContext {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (p, part) in &t.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics.consumer_lag(topic, *p, part.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.kafka_error(&error_code(&error));
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.metrics.set_ready(false);
+        }
+        tracing::warn!(error = %error, reason, "consumer error");
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let revoked: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        // Outputs of revoked partitions must be acknowledged before their offsets are committed.
+        if let Some(p) = self.producer.get() {
+            if let Err(e) = rdkafka::producer::Producer::flush(p.as_ref(), self.drain_timeout) {
+                tracing::warn!(error = %e, "flush on revocation timed out; committing what is acknowledged");
+            }
+        }
+        let offsets = self.tracker.take_committable(Some(&revoked));
+        if !offsets.is_empty() {
+            let result = commit(consumer, &offsets, CommitMode::Sync);
+            self.metrics.commit(result.is_ok());
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "commit on revocation failed; the next owner may repeat records");
+            }
+        }
+        self.tracker.forget(&revoked);
+        tracing::info!(partitions = revoked.len(), "partitions revoked");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.metrics.set_ready(true);
+            tracing::info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _offsets: &TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "offset commit failed");
+        }
+    }
+}
+
+/// Commits `(topic, partition, next offset)` triples.
+pub fn commit<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    offsets: &[(String, i32, i64)],
+    mode: CommitMode,
+) -> rdkafka::error::KafkaResult<()> {
+    let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
+    }
+    consumer.commit(&tpl, mode)
+}
+
+fn error_code(e: &KafkaError) -> String {
+    e.rdkafka_error_code()
+        .map(|c| format!("{c:?}"))
+        .unwrap_or_else(|| "other".into())
+}

@@ -1,0 +1,17 @@
+//! warmstart: a Kafka pipeline that warms up cold-start recommendation with synthetic data.
+//!
+//! The folders read as the architecture: `events` (the data model), `codec` (bytes <-> events),
+//! `topology` (the pipeline config), `pipeline` (stages and the consume-transform-produce loop),
+//! `kafka` (clients, topics, the embedded mock cluster), `observe` (logs, metrics, HTTP), `data`
+//! (the shipped real data sets), `torch` (the libtorch runtime).
+
+pub mod codec;
+pub mod data;
+pub mod demo;
+pub mod events;
+pub mod kafka;
+pub mod observe;
+pub mod pipeline;
+pub mod reject;
+pub mod topology;
+pub mod torch;

@@ -1,0 +1,175 @@
+//! The `warmstart` command line: the binary edge, where errors become `anyhow` reports.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use warmstart::observe::{self, logging::LogFormat, Metrics};
+use warmstart::pipeline::runner::Pipeline;
+use warmstart::topology::Topology;
+
+#[derive(Parser)]
+#[command(
+    name = "warmstart",
+    version,
+    about = "Warms up cold-start recommendation with synthetic data, on Kafka"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        env = "WARMSTART_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline topology against a Kafka cluster until SIGINT/SIGTERM.
+    Run {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        /// Overrides kafka.bootstrap_servers.
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Overrides kafka.group_id.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Overrides http.listen (empty: no HTTP server).
+        #[arg(long)]
+        http_listen: Option<String>,
+    },
+    /// Check a topology file without running it.
+    Validate {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+    },
+    /// The pipeline on the embedded mock Kafka cluster, fed with real Amazon Beauty events.
+    Demo {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        /// How many real interactions to replay.
+        #[arg(long, default_value_t = 5000)]
+        events: usize,
+    },
+    /// Check that libtorch loads and computes, on CUDA when present.
+    TorchCheck,
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<Topology> {
+    Topology::load(path).with_context(|| format!("invalid topology {}", path.display()))
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; SIGINT only");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn device_label() -> String {
+    warmstart::torch::device_name(warmstart::torch::device())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    observe::logging::init(cli.log_format);
+    match cli.command {
+        Command::Validate { topology } => {
+            let t = load(&topology)?;
+            warmstart::pipeline::runner::build_registry(&t).context("schemas")?;
+            println!(
+                "{}: ok ({} inputs, {} stages)",
+                topology.display(),
+                t.inputs.len(),
+                t.stages.len()
+            );
+        }
+        Command::Run {
+            topology,
+            bootstrap_servers,
+            group_id,
+            http_listen,
+        } => {
+            let mut t = load(&topology)?;
+            if let Some(b) = bootstrap_servers {
+                t.kafka.bootstrap_servers = b;
+            }
+            if let Some(g) = group_id {
+                t.kafka.group_id = g;
+            }
+            if let Some(l) = http_listen {
+                t.http.listen = l;
+            }
+            t.validate()?;
+            let metrics = Metrics::new(&device_label());
+            if !t.http.listen.is_empty() {
+                let (addr, _) = observe::http::serve(&t.http.listen, metrics.clone())
+                    .await
+                    .with_context(|| format!("cannot listen on {}", t.http.listen))?;
+                tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+            }
+            let summary = Pipeline::new(t, metrics)?.run(shutdown_signal()).await?;
+            println!(
+                "consumed {} records: {} outputs, {} dead letters, {} duplicates dropped",
+                summary.records_in, summary.outputs, summary.dead_letters, summary.filtered
+            );
+        }
+        Command::Demo { topology, events } => {
+            let t = load(&topology)?;
+            let metrics = Metrics::new(&device_label());
+            println!("warmstart demo: running on the EMBEDDED MOCK Kafka cluster (librdkafka's in-process mock),");
+            println!("not a real broker; see README for the real one (scripts/kafka start).");
+            let r = warmstart::demo::run(t, events, metrics).await?;
+            println!("\nmock cluster at {}", r.bootstrap_servers);
+            println!(
+                "published: {} real behaviour events (Amazon Beauty 5-core), {} new products, {} redelivered duplicates, {} bad records",
+                r.published_behavior, r.published_products, r.published_duplicates, r.published_bad
+            );
+            println!(
+                "pipeline consumed {} records in {:.1?}",
+                r.summary.records_in, r.elapsed
+            );
+            println!("\n{:<32} {:>10}", "output topic", "records");
+            for (topic, n) in &r.outputs_by_topic {
+                println!("{topic:<32} {n:>10}");
+            }
+            println!("{:<32} {:>10}", "(duplicates dropped)", r.summary.filtered);
+            println!("\ndead letters by reason:");
+            for (reason, n) in &r.summary.dead_letters_by_reason {
+                println!("  {reason:<24} {n:>4}");
+            }
+        }
+        Command::TorchCheck => {
+            let device = warmstart::torch::device();
+            warmstart::torch::self_check(device).context("libtorch self-check")?;
+            println!(
+                "libtorch ok on {} (cuda available: {})",
+                device_label(),
+                tch::Cuda::is_available()
+            );
+        }
+    }
+    Ok(())
+}

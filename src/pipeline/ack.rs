@@ -1,0 +1,238 @@
+//! Tracks which input offsets are safe to commit.
+//!
+//! An input record at offset `o` may be committed (as `o + 1`) only once every output produced from
+//! it (enriched event, product, dead letter) is acknowledged by the broker, and so is every record
+//! before it on the same partition. Outputs are acknowledged out of order across partitions and
+//! topics, so each partition keeps a queue of its unfinished offsets in consumption order; the
+//! committable offset is the oldest unfinished one, or one past the last processed.
+//!
+//! The delivery callback runs on the producer's thread, the consumer loop on a tokio worker, and
+//! the rebalance callback inside the consumer's poll: one mutex, held for a few operations.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// An input partition, interned to a small integer so that it fits the producer's opaque.
+pub type Slot = u32;
+
+const OFFSET_BITS: u32 = 40;
+const OFFSET_MASK: usize = (1 << OFFSET_BITS) - 1;
+
+/// Packs (slot, offset) into the delivery opaque: no allocation per produced record.
+/// Offsets up to 2^40 (a trillion records a partition) and 2^24 partitions fit in 64 bits.
+pub fn pack(slot: Slot, offset: i64) -> usize {
+    ((slot as usize) << OFFSET_BITS) | (offset as usize & OFFSET_MASK)
+}
+
+pub fn unpack(token: usize) -> (Slot, i64) {
+    ((token >> OFFSET_BITS) as Slot, (token & OFFSET_MASK) as i64)
+}
+
+#[derive(Default)]
+struct PartitionState {
+    /// (offset, outputs still unacknowledged), in consumption order.
+    pending: VecDeque<(i64, u32)>,
+    /// One past the highest offset processed.
+    next: Option<i64>,
+    /// The offset last committed, so that unchanged partitions are not committed again.
+    committed: Option<i64>,
+}
+
+impl PartitionState {
+    fn committable(&self) -> Option<i64> {
+        match self.pending.front() {
+            Some(&(offset, _)) => Some(offset),
+            None => self.next,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AckTracker {
+    inner: Mutex<Inner>,
+    in_flight: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: HashMap<(String, i32), Slot>,
+    names: Vec<(String, i32)>,
+    partitions: HashMap<Slot, PartitionState>,
+    failure: Option<String>,
+}
+
+impl AckTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn slot(&self, topic: &str, partition: i32) -> Slot {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(&s) = inner.slots.get(&(topic.to_owned(), partition)) {
+            return s;
+        }
+        let s = inner.names.len() as Slot;
+        inner.names.push((topic.to_owned(), partition));
+        inner.slots.insert((topic.to_owned(), partition), s);
+        s
+    }
+
+    /// Records that `offset` was processed into `outputs` records now being produced.
+    pub fn processed(&self, slot: Slot, offset: i64, outputs: u32) {
+        let mut inner = self.inner.lock().unwrap();
+        let state = inner.partitions.entry(slot).or_default();
+        if outputs > 0 {
+            state.pending.push_back((offset, outputs));
+            self.in_flight
+                .fetch_add(outputs as usize, Ordering::Relaxed);
+        }
+        state.next = Some(state.next.map_or(offset + 1, |n| n.max(offset + 1)));
+    }
+
+    /// One output of (slot, offset) was acknowledged by the broker.
+    pub fn acked(&self, slot: Slot, offset: i64) {
+        let mut inner = self.inner.lock().unwrap();
+        // A partition revoked meanwhile was forgotten, its in-flight count with it.
+        let Some(state) = inner.partitions.get_mut(&slot) else {
+            return;
+        };
+        if let Ok(i) = state.pending.binary_search_by_key(&offset, |&(o, _)| o) {
+            state.pending[i].1 -= 1;
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        while matches!(state.pending.front(), Some(&(_, 0))) {
+            state.pending.pop_front();
+        }
+    }
+
+    /// An output could not be delivered: nothing from its partition may be committed past it,
+    /// and the runner stops so that a restart reprocesses it.
+    pub fn failed(&self, slot: Slot, offset: i64, error: String) {
+        let mut inner = self.inner.lock().unwrap();
+        let name = inner.names.get(slot as usize).cloned().unwrap_or_default();
+        inner.failure.get_or_insert_with(|| {
+            format!(
+                "delivery of output of {}/{} offset {offset} failed: {error}",
+                name.0, name.1
+            )
+        });
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        self.inner.lock().unwrap().failure.clone()
+    }
+
+    /// Outputs sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Offsets that can be committed and were not yet, as (topic, partition, offset). When a
+    /// delivery failed, nothing is returned: the failed record's offset is not known to be safe.
+    /// `only` restricts the answer to some partitions (a revocation).
+    pub fn take_committable(&self, only: Option<&[(String, i32)]>) -> Vec<(String, i32, i64)> {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.failure.is_some() {
+            return Vec::new();
+        }
+        let Inner {
+            names,
+            partitions,
+            slots,
+            ..
+        } = &mut *inner;
+        let mut out = Vec::new();
+        let wanted: Option<Vec<Slot>> = only.map(|tp| {
+            tp.iter()
+                .filter_map(|(t, p)| slots.get(&(t.clone(), *p)).copied())
+                .collect()
+        });
+        for (slot, state) in partitions.iter_mut() {
+            if let Some(w) = &wanted {
+                if !w.contains(slot) {
+                    continue;
+                }
+            }
+            if let Some(offset) = state.committable() {
+                if state.committed != Some(offset) {
+                    state.committed = Some(offset);
+                    let (t, p) = &names[*slot as usize];
+                    out.push((t.clone(), *p, offset));
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets revoked partitions: another consumer owns them now.
+    pub fn forget(&self, partitions: &[(String, i32)]) {
+        let mut inner = self.inner.lock().unwrap();
+        for tp in partitions {
+            if let Some(slot) = inner.slots.get(tp).copied() {
+                if let Some(state) = inner.partitions.remove(&slot) {
+                    let pending: u32 = state.pending.iter().map(|&(_, n)| n).sum();
+                    self.in_flight
+                        .fetch_sub(pending as usize, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trips() {
+        for (s, o) in [(0, 0), (1, 12345), (77, (1 << 40) - 1)] {
+            assert_eq!(unpack(pack(s, o)), (s, o));
+        }
+    }
+
+    #[test]
+    fn commits_only_up_to_the_oldest_unacknowledged_offset() {
+        let t = AckTracker::new();
+        let s = t.slot("in", 0);
+        t.processed(s, 10, 1);
+        t.processed(s, 11, 2);
+        t.processed(s, 12, 0); // a dropped duplicate: nothing to wait for
+        assert_eq!(t.take_committable(None), vec![("in".into(), 0, 10)]);
+        t.acked(s, 11);
+        t.acked(s, 11);
+        assert!(t.take_committable(None).is_empty(), "10 is still pending");
+        t.acked(s, 10);
+        assert_eq!(t.take_committable(None), vec![("in".into(), 0, 13)]);
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_failed_delivery_blocks_every_commit() {
+        let t = AckTracker::new();
+        let s = t.slot("in", 0);
+        t.processed(s, 0, 1);
+        t.failed(s, 0, "broker gone".into());
+        t.processed(s, 1, 0);
+        assert!(t.take_committable(None).is_empty());
+        assert!(t.failure().unwrap().contains("in/0 offset 0"));
+    }
+
+    #[test]
+    fn revocation_commits_and_forgets_only_its_partitions() {
+        let t = AckTracker::new();
+        let a = t.slot("in", 0);
+        let b = t.slot("in", 1);
+        t.processed(a, 5, 0);
+        t.processed(b, 7, 1);
+        let revoked = vec![("in".to_string(), 0)];
+        assert_eq!(
+            t.take_committable(Some(&revoked)),
+            vec![("in".into(), 0, 6)]
+        );
+        t.forget(&revoked);
+        t.forget(&[("in".to_string(), 1)]);
+        assert_eq!(t.in_flight(), 0);
+        t.acked(b, 7); // late ack of a forgotten partition is ignored
+    }
+}

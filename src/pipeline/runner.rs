@@ -1,0 +1,446 @@
+//! The consume-transform-produce loop.
+//!
+//! One tokio task reads the input topics, runs each record through the [`Chain`], and hands the
+//! outputs to an idempotent producer. Input offsets are committed periodically, and only up to
+//! the records whose outputs the broker has acknowledged ([`AckTracker`]); the rebalance callback
+//! does the same for partitions that move away. Together this is at-least-once with no loss: a
+//! crash repeats at most the records after the last commit, it never skips one.
+
+use super::ack::{pack, AckTracker, Slot};
+use super::chain::Chain;
+use super::{stages, InputCtx, Record};
+use crate::codec::{Codec, EncodeError, SchemaRegistry};
+use crate::events::{DeadLetter, EventType};
+use crate::kafka::admin::{ensure_topics, AdminError};
+use crate::kafka::context::{commit, AckContext, PipelineContext, Producer};
+use crate::kafka::{common_config, consumer_config, producer_config, redacted};
+use crate::observe::Metrics;
+use crate::topology::{OutputConfig, Topology};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer as _};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("schema file {path}: {source}")]
+    SchemaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Registry(#[from] crate::codec::RegistryError),
+    #[error("Kafka client: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("{0}")]
+    Delivery(String),
+}
+
+/// What one run did, for logs and the demo's report.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub records_in: u64,
+    pub outputs: u64,
+    pub dead_letters: u64,
+    pub filtered: u64,
+    pub dead_letters_by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+struct Input {
+    event_type: EventType,
+    codec: Codec,
+    records_in: prometheus::IntCounter,
+}
+
+struct Output {
+    topic: String,
+    codec: Codec,
+}
+
+impl Output {
+    fn new(c: &OutputConfig, registry: &Arc<SchemaRegistry>) -> Self {
+        Output {
+            topic: c.topic.clone(),
+            codec: Codec::new(c.format, registry.clone()),
+        }
+    }
+}
+
+/// An encoded output, ready to send.
+struct Outgoing<'a> {
+    topic: &'a str,
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    reason: Option<&'static str>,
+}
+
+pub fn build_registry(topology: &Topology) -> Result<SchemaRegistry, PipelineError> {
+    let mut registry = SchemaRegistry::builtin();
+    for s in &topology.schemas {
+        let text =
+            std::fs::read_to_string(&s.file).map_err(|source| PipelineError::SchemaFile {
+                path: s.file.clone(),
+                source,
+            })?;
+        registry.register(s.id, s.event_type, &text)?;
+    }
+    Ok(registry)
+}
+
+pub struct Pipeline {
+    topology: Topology,
+    registry: Arc<SchemaRegistry>,
+    metrics: Metrics,
+}
+
+impl Pipeline {
+    pub fn new(topology: Topology, metrics: Metrics) -> Result<Self, PipelineError> {
+        let registry = Arc::new(build_registry(&topology)?);
+        Ok(Pipeline {
+            topology,
+            registry,
+            metrics,
+        })
+    }
+
+    fn output_topics(&self) -> Vec<&str> {
+        let o = &self.topology.outputs;
+        vec![&o.enriched.topic, &o.products.topic, &o.dead_letter.topic]
+    }
+
+    /// Runs until `shutdown` resolves, then drains: stops fetching, waits for the producer to
+    /// deliver everything, commits, and leaves the group.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<Summary, PipelineError> {
+        let t = &self.topology;
+        let k = &t.kafka;
+        let mut all_topics: Vec<&str> = t.inputs.values().map(|i| i.topic.as_str()).collect();
+        all_topics.extend(self.output_topics());
+        ensure_topics(
+            &common_config(k),
+            &all_topics,
+            k.create_topics_partitions,
+            k.create_topics_replication,
+        )
+        .await?;
+
+        let tracker = Arc::new(AckTracker::new());
+        let pconf = producer_config(k);
+        tracing::info!(config = %redacted(&pconf), "producer");
+        let producer: Arc<Producer> = Arc::new(pconf.create_with_context(AckContext::new(
+            tracker.clone(),
+            self.metrics.clone(),
+            &self.output_topics(),
+        ))?);
+        let cconf = consumer_config(k);
+        tracing::info!(config = %redacted(&cconf), "consumer");
+        let context = PipelineContext {
+            tracker: tracker.clone(),
+            metrics: self.metrics.clone(),
+            producer: Default::default(),
+            drain_timeout: Duration::from_millis(t.runtime.drain_timeout_ms),
+        };
+        let _ = context.producer.set(producer.clone());
+        let consumer: StreamConsumer<PipelineContext> = cconf.create_with_context(context)?;
+        let input_topics: Vec<&str> = t.inputs.values().map(|i| i.topic.as_str()).collect();
+        consumer.subscribe(&input_topics)?;
+        tracing::info!(topology = %t.name, inputs = ?input_topics, "pipeline started");
+
+        let mut worker = Worker::new(&self, producer.clone(), tracker.clone());
+        let mut commit_tick =
+            tokio::time::interval(Duration::from_millis(t.runtime.commit_interval_ms));
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        let mut result = Ok(());
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown requested: draining");
+                    break;
+                }
+                _ = commit_tick.tick() => {
+                    if let Some(failure) = tracker.failure() {
+                        result = Err(PipelineError::Delivery(failure));
+                        break;
+                    }
+                    commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Async);
+                    self.metrics.in_flight(tracker.in_flight());
+                }
+                msg = consumer.recv() => match msg {
+                    Ok(m) => {
+                        if let Err(e) = worker.handle(&m) {
+                            result = Err(e);
+                            break;
+                        }
+                        // Backpressure: stop reading while the broker is behind on acknowledgements.
+                        while tracker.in_flight() > t.runtime.max_in_flight && tracker.failure().is_none() {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume error");
+                        self.metrics.kafka_error("consume");
+                    }
+                }
+            }
+        }
+
+        // Drain: everything handed to the producer is delivered (or fails) before the last commit.
+        let drain = Duration::from_millis(t.runtime.drain_timeout_ms);
+        let p = producer.clone();
+        let flushed = tokio::task::spawn_blocking(move || p.flush(drain))
+            .await
+            .unwrap_or(Err(KafkaError::Canceled));
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
+        }
+        if let Some(failure) = tracker.failure() {
+            result = result.and(Err(PipelineError::Delivery(failure)));
+        }
+        commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Sync);
+        self.metrics.in_flight(tracker.in_flight());
+        self.metrics.set_ready(false);
+        consumer.unsubscribe();
+        let summary = worker.summary.clone();
+        tracing::info!(?summary, "pipeline stopped");
+        result.map(|()| summary)
+    }
+}
+
+fn commit_acknowledged(
+    consumer: &StreamConsumer<PipelineContext>,
+    tracker: &AckTracker,
+    metrics: &Metrics,
+    mode: CommitMode,
+) {
+    let offsets = tracker.take_committable(None);
+    if offsets.is_empty() {
+        return;
+    }
+    let r = commit(consumer, &offsets, mode);
+    metrics.commit(r.is_ok());
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "offset commit failed; will retry with the next commit");
+    }
+}
+
+/// The per-record work, separated from the loop so that the loop reads as the protocol.
+struct Worker {
+    inputs: HashMap<String, Input>,
+    enriched: Output,
+    products: Output,
+    dead_letter: Output,
+    chain: Chain,
+    stage_timers: Vec<prometheus::Histogram>,
+    producer: Arc<Producer>,
+    tracker: Arc<AckTracker>,
+    slots: HashMap<(String, i32), Slot>,
+    metrics: Metrics,
+    outs: Vec<Record>,
+    summary: Summary,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Worker {
+    fn new(p: &Pipeline, producer: Arc<Producer>, tracker: Arc<AckTracker>) -> Self {
+        let t = &p.topology;
+        let inputs = t
+            .inputs
+            .values()
+            .map(|i| {
+                (
+                    i.topic.clone(),
+                    Input {
+                        event_type: i.event_type,
+                        codec: Codec::new(i.format, p.registry.clone()),
+                        records_in: p.metrics.records_in(&i.topic),
+                    },
+                )
+            })
+            .collect();
+        let chain = Chain::new(stages::build(&t.stages));
+        let stage_timers = chain
+            .stage_names()
+            .iter()
+            .map(|n| p.metrics.stage_timer(n))
+            .collect();
+        Worker {
+            inputs,
+            enriched: Output::new(&t.outputs.enriched, &p.registry),
+            products: Output::new(&t.outputs.products, &p.registry),
+            dead_letter: Output::new(&t.outputs.dead_letter, &p.registry),
+            chain,
+            stage_timers,
+            producer,
+            tracker,
+            slots: HashMap::new(),
+            metrics: p.metrics.clone(),
+            outs: Vec::with_capacity(4),
+            summary: Summary::default(),
+        }
+    }
+
+    fn slot(&mut self, topic: &str, partition: i32) -> Slot {
+        if let Some(&s) = self.slots.get(&(topic.to_owned(), partition)) {
+            return s;
+        }
+        let s = self.tracker.slot(topic, partition);
+        self.slots.insert((topic.to_owned(), partition), s);
+        s
+    }
+
+    fn handle(&mut self, m: &BorrowedMessage<'_>) -> Result<(), PipelineError> {
+        let topic = m.topic();
+        let slot = self.slot(topic, m.partition());
+        let Some(input) = self.inputs.get(topic) else {
+            return Ok(()); // not subscribed; cannot happen with subscribe()
+        };
+        input.records_in.inc();
+        self.summary.records_in += 1;
+        let payload = m.payload().unwrap_or(&[]);
+        let ctx = InputCtx {
+            event_type: input.event_type,
+            codec: &input.codec,
+            now_ms: now_ms(),
+        };
+        self.outs.clear();
+        let outcome = self
+            .chain
+            .run(Record::Raw(payload.to_vec()), &ctx, &mut self.outs);
+        for (timer, d) in self.stage_timers.iter().zip(self.chain.last_timings()) {
+            timer.observe(d.as_secs_f64());
+        }
+        let mut outgoing = Vec::with_capacity(self.outs.len().max(1));
+        match outcome {
+            Ok(()) => {
+                if self.outs.is_empty() {
+                    self.summary.filtered += 1;
+                    self.metrics.filtered(self.chain.last_stage());
+                }
+                for r in self.outs.drain(..) {
+                    outgoing.push(route(r, &self.enriched, &self.products)?);
+                }
+            }
+            Err(rej) => {
+                let code = rej.rejection.code.as_str();
+                self.metrics.dead_letter(code);
+                self.summary.dead_letters += 1;
+                *self
+                    .summary
+                    .dead_letters_by_reason
+                    .entry(code.to_owned())
+                    .or_default() += 1;
+                tracing::debug!(topic, partition = m.partition(), offset = m.offset(), reason = %rej.rejection, "dead letter");
+                let dl = DeadLetter {
+                    reason_code: code.to_owned(),
+                    reason_message: rej.rejection.message,
+                    stage: rej.stage.to_owned(),
+                    source_topic: topic.to_owned(),
+                    source_partition: m.partition(),
+                    source_offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: payload.to_vec(),
+                    ts: ctx.now_ms,
+                };
+                outgoing.push(Outgoing {
+                    topic: &self.dead_letter.topic,
+                    key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                    payload: self
+                        .dead_letter
+                        .codec
+                        .encode_to_vec(EventType::DeadLetter, &dl)?,
+                    reason: Some(code),
+                });
+            }
+        }
+        self.summary.outputs += outgoing.len() as u64;
+        // Registered before sending, so that an acknowledgement can never precede its record.
+        self.tracker
+            .processed(slot, m.offset(), outgoing.len() as u32);
+        let token = pack(slot, m.offset());
+        for o in outgoing {
+            send(&self.producer, o, token, &self.tracker)?;
+        }
+        Ok(())
+    }
+}
+
+fn route<'a>(
+    r: Record,
+    enriched: &'a Output,
+    products: &'a Output,
+) -> Result<Outgoing<'a>, PipelineError> {
+    let (out, key, payload) = match &r {
+        Record::Enriched(e) => (
+            enriched,
+            &e.user_id,
+            enriched.codec.encode_to_vec(EventType::Enriched, e)?,
+        ),
+        Record::Product(p) => (
+            products,
+            &p.item_id,
+            products.codec.encode_to_vec(EventType::Product, p)?,
+        ),
+        // Topology validation requires `enrich`, and `decode` comes first: neither reaches here.
+        Record::Behavior(_) | Record::Raw(_) => {
+            unreachable!("validated topology: {} at the end of the chain", r.kind())
+        }
+    };
+    Ok(Outgoing {
+        topic: &out.topic,
+        key: key.as_bytes().to_vec(),
+        payload,
+        reason: None,
+    })
+}
+
+/// Hands one record to the producer, waiting while its local queue is full.
+fn send(
+    producer: &Producer,
+    o: Outgoing<'_>,
+    token: usize,
+    tracker: &AckTracker,
+) -> Result<(), PipelineError> {
+    let headers = o.reason.map(|reason| {
+        OwnedHeaders::new().insert(Header {
+            key: "warmstart.reason",
+            value: Some(reason),
+        })
+    });
+    let mut record = BaseRecord::with_opaque_to(o.topic, token)
+        .key(&o.key)
+        .payload(&o.payload);
+    if let Some(h) = headers {
+        record = record.headers(h);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => {
+                let (slot, offset) = crate::pipeline::ack::unpack(token);
+                tracker.failed(slot, offset, e.to_string());
+                return Err(PipelineError::Delivery(format!(
+                    "cannot produce to {}: {e}",
+                    o.topic
+                )));
+            }
+        }
+    }
+}

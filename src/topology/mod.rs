@@ -1,0 +1,337 @@
+//! The pipeline config (`topologies/*.toml`): which topics to read and write, which stages run in
+//! which order, and the Kafka client settings.
+//!
+//! Every struct has defaults and rejects unknown fields, so that a typo fails at start with the
+//! name of the field rather than being ignored; [`Topology::validate`] adds the checks that serde
+//! cannot express and names the offending field the same way.
+
+mod stages;
+
+pub use stages::{DecodeConfig, DedupConfig, EnrichConfig, StageConfig, Weights};
+
+use crate::codec::Format;
+use crate::events::EventType;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("cannot read topology {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("topology {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("topology field `{field}`: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TopologyError {
+    TopologyError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// Input topics by a name of your choice.
+    pub inputs: BTreeMap<String, InputConfig>,
+    pub outputs: OutputsConfig,
+    pub stages: Vec<StageConfig>,
+    /// Extra writer schemas for the Confluent wire format (older versions, other producers).
+    #[serde(default)]
+    pub schemas: Vec<SchemaConfig>,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+fn default_name() -> String {
+    "default".into()
+}
+
+/// librdkafka settings, passed through untouched (SASL/SSL included). `common` applies to both
+/// clients, `consumer` and `producer` override it for one of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    #[serde(default = "default_brokers")]
+    pub bootstrap_servers: String,
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    #[serde(default)]
+    pub common: BTreeMap<String, String>,
+    #[serde(default)]
+    pub consumer: BTreeMap<String, String>,
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+    /// Create missing topics at start with this many partitions (0: do not create).
+    #[serde(default = "default_partitions")]
+    pub create_topics_partitions: i32,
+    /// Replication factor of the topics created at start.
+    #[serde(default = "default_replication")]
+    pub create_topics_replication: i32,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: default_brokers(),
+            group_id: default_group(),
+            common: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+            create_topics_partitions: default_partitions(),
+            create_topics_replication: default_replication(),
+        }
+    }
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_group() -> String {
+    "warmstart-pipeline".into()
+}
+fn default_partitions() -> i32 {
+    4
+}
+fn default_replication() -> i32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    pub topic: String,
+    /// The event type the topic carries: `behavior` or `product`.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(default)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    pub topic: String,
+    #[serde(default)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsConfig {
+    /// Real (and later synthetic) interactions for the recommender, keyed by user_id.
+    pub enriched: OutputConfig,
+    /// Accepted product events, keyed by item_id.
+    pub products: OutputConfig,
+    /// Rejected input with the reason, keyed by the original key.
+    pub dead_letter: OutputConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    pub id: u32,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Path of the .avsc file, relative to the topology file.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// How often acknowledged offsets are committed.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval_ms: u64,
+    /// Output records sent but not yet acknowledged before consumption pauses.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// How long shutdown waits for the producer to deliver what it holds.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            commit_interval_ms: default_commit_interval(),
+            max_in_flight: default_max_in_flight(),
+            drain_timeout_ms: default_drain_timeout(),
+        }
+    }
+}
+
+fn default_commit_interval() -> u64 {
+    1000
+}
+fn default_max_in_flight() -> usize {
+    200_000
+}
+fn default_drain_timeout() -> u64 {
+    30_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `/metrics`, `/healthz`, `/readyz`; loopback by default, empty to disable.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Topology {
+    pub fn load(path: &Path) -> Result<Self, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut topology = Self::parse(&text).map_err(|e| match e {
+            TopologyError::Parse { source, .. } => TopologyError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for schema in &mut topology.schemas {
+            if schema.file.is_relative() {
+                schema.file = base.join(&schema.file);
+            }
+        }
+        Ok(topology)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TopologyError> {
+        let topology: Topology = toml::from_str(text).map_err(|e| TopologyError::Parse {
+            path: PathBuf::from("<string>"),
+            source: Box::new(e),
+        })?;
+        topology.validate()?;
+        Ok(topology)
+    }
+
+    /// Checks that serde cannot express. Each error names the field.
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return Err(invalid("kafka.bootstrap_servers", "must not be empty"));
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return Err(invalid("kafka.group_id", "must not be empty"));
+        }
+        if self.kafka.create_topics_partitions < 0 {
+            return Err(invalid(
+                "kafka.create_topics_partitions",
+                "must be 0 (do not create) or more",
+            ));
+        }
+        if self.kafka.create_topics_replication < 1 {
+            return Err(invalid(
+                "kafka.create_topics_replication",
+                "must be at least 1",
+            ));
+        }
+        if self.inputs.is_empty() {
+            return Err(invalid("inputs", "at least one input topic is needed"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, input) in &self.inputs {
+            let field = format!("inputs.{name}");
+            check_topic(&format!("{field}.topic"), &input.topic)?;
+            if !matches!(input.event_type, EventType::Behavior | EventType::Product) {
+                return Err(invalid(
+                    format!("{field}.type"),
+                    format!(
+                        "inputs carry `behavior` or `product`, not `{}`",
+                        input.event_type.as_str()
+                    ),
+                ));
+            }
+            if !seen.insert(input.topic.as_str()) {
+                return Err(invalid(
+                    format!("{field}.topic"),
+                    format!("topic `{}` is read twice", input.topic),
+                ));
+            }
+        }
+        for (field, out) in [
+            ("outputs.enriched", &self.outputs.enriched),
+            ("outputs.products", &self.outputs.products),
+            ("outputs.dead_letter", &self.outputs.dead_letter),
+        ] {
+            check_topic(&format!("{field}.topic"), &out.topic)?;
+            if seen.contains(out.topic.as_str()) {
+                return Err(invalid(
+                    format!("{field}.topic"),
+                    format!(
+                        "`{}` is also an input: the pipeline would read its own output",
+                        out.topic
+                    ),
+                ));
+            }
+        }
+        stages::validate(&self.stages)?;
+        for (i, schema) in self.schemas.iter().enumerate() {
+            if (1..=6).contains(&schema.id) {
+                return Err(invalid(
+                    format!("schemas[{i}].id"),
+                    "ids 1-6 are the built-in schemas",
+                ));
+            }
+        }
+        if self.runtime.commit_interval_ms == 0 {
+            return Err(invalid("runtime.commit_interval_ms", "must be at least 1"));
+        }
+        if self.runtime.max_in_flight == 0 {
+            return Err(invalid("runtime.max_in_flight", "must be at least 1"));
+        }
+        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "http.listen",
+                format!("`{}` is not an address:port", self.http.listen),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_topic(field: &str, topic: &str) -> Result<(), TopologyError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+        return Err(invalid(
+            field,
+            format!("`{topic}` is not a legal Kafka topic name"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

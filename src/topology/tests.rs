@@ -1,0 +1,78 @@
+use super::*;
+
+const DEFAULT: &str = include_str!("../../topologies/default.toml");
+
+fn err(text: &str) -> String {
+    Topology::parse(text)
+        .expect_err("must be rejected")
+        .to_string()
+}
+
+#[test]
+fn the_shipped_default_is_valid() {
+    let t = Topology::parse(DEFAULT).unwrap();
+    assert_eq!(t.inputs.len(), 3);
+    assert_eq!(t.stages.len(), 4);
+    assert_eq!(t.stages[0].type_name(), "decode");
+}
+
+#[test]
+fn unknown_fields_are_named() {
+    let e = err(&DEFAULT.replace("window = 1000000", "windw = 1000000"));
+    assert!(e.contains("windw"), "{e}");
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let e = err(&DEFAULT.replace("max_in_flight = 200000", "max_in_flight = \"many\""));
+    assert!(e.contains("max_in_flight"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_the_field() {
+    let cases = [
+        ("window = 1000000", "window = 0", "stages[2].window"),
+        ("view = 1.0", "view = -1.0", "stages[3].weights.view"),
+        (
+            "topic = \"warmstart.dlq\"",
+            "topic = \"bad topic!\"",
+            "outputs.dead_letter.topic",
+        ),
+        (
+            "topic = \"warmstart.enriched\"",
+            "topic = \"warmstart.behavior\"",
+            "outputs.enriched.topic",
+        ),
+        (
+            "listen = \"127.0.0.1:9464\"",
+            "listen = \"nowhere\"",
+            "http.listen",
+        ),
+        ("id = 101", "id = 3", "schemas[0].id"),
+        (
+            "commit_interval_ms = 1000",
+            "commit_interval_ms = 0",
+            "runtime.commit_interval_ms",
+        ),
+    ];
+    for (from, to, field) in cases {
+        assert!(DEFAULT.contains(from), "fixture lost `{from}`");
+        let e = err(&DEFAULT.replacen(from, to, 1));
+        assert!(e.contains(&format!("`{field}`")), "{to}: {e}");
+    }
+}
+
+#[test]
+fn decode_must_come_first_and_enrich_must_exist() {
+    let t = DEFAULT.replacen("type = \"decode\"", "type = \"normalize\"", 1);
+    assert!(err(&t).contains("stages[0].type"));
+    let no_enrich = DEFAULT.replace("type = \"enrich\"", "type = \"normalize\"");
+    let e = err(&no_enrich);
+    assert!(e.contains("enrich"), "{e}");
+}
+
+#[test]
+fn inputs_only_take_behavior_or_products() {
+    let e = err(&DEFAULT.replacen("type = \"product\"", "type = \"enriched\"", 1));
+    assert!(e.contains("inputs.products.type"), "{e}");
+}
