@@ -45,6 +45,9 @@ pub struct SchemaRegistry {
     by_id: HashMap<u32, Entry>,
 }
 
+/// The most apache-avro may allocate for one string, bytes or collection while decoding.
+pub const MAX_AVRO_ALLOCATION: usize = 8 << 20;
+
 /// Schemas live as long as the process: one registry is built at start-up, and leaking the
 /// parsed schemas lets the prepared readers and writers borrow them without self-references.
 fn leak(schema: Schema) -> &'static Schema {
@@ -62,6 +65,10 @@ fn ctx(id: u32, ty: EventType) -> impl FnOnce(apache_avro::Error) -> RegistryErr
 impl SchemaRegistry {
     /// The registry with the built-in schemas of `schemas/` under their fixed ids.
     pub fn builtin() -> Self {
+        // A corrupt length prefix would otherwise make apache-avro allocate up to 512 MiB before
+        // finding the datum too short. No field of a Kafka record exceeds the broker's message
+        // limit, so 8 MiB is ample. The limit is process-wide and set once.
+        apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION);
         let mut builtin = HashMap::new();
         let mut by_id = HashMap::new();
         for ty in EventType::ALL {

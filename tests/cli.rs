@@ -1,0 +1,77 @@
+//! The command line's error paths: bad topologies fail at start, naming the field.
+
+use std::process::Command;
+
+fn warmstart(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warmstart"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn validate_accepts_the_shipped_topology() {
+    let out = warmstart(&["validate", "--topology", "topologies/default.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (3 inputs, 4 stages)"));
+}
+
+#[test]
+fn an_invalid_topology_fails_at_start_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/default.toml"
+    ))
+    .unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        default.replace("max_payload_bytes = 65536", "max_payload_bytes = 0"),
+    )
+    .unwrap();
+    for cmd in ["validate", "run"] {
+        let out = warmstart(&[cmd, "--topology", bad.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("`stages[0].max_payload_bytes`"),
+            "{cmd}: {err}"
+        );
+    }
+    let out = warmstart(&["validate", "--topology", "no/such/file.toml"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/file.toml"));
+}
+
+#[test]
+fn an_incompatible_extra_schema_fails_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("v9.avsc");
+    std::fs::write(&schema, r#"{"type":"record","name":"BehaviorEvent","namespace":"warmstart.events","fields":[{"name":"event_id","type":"int"}]}"#).unwrap();
+    let default = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/default.toml"
+    ))
+    .unwrap();
+    let topo = dir.path().join("t.toml");
+    std::fs::write(
+        &topo,
+        default.replace(
+            "../schemas/history/behavior_event.v0.avsc",
+            schema.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let out = warmstart(&["validate", "--topology", topo.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("schema 101"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

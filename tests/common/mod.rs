@@ -1,0 +1,375 @@
+//! Helpers for the tests that run against the real local broker (`scripts/kafka start`).
+#![allow(dead_code)]
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn brokers() -> String {
+    std::env::var("WARMSTART_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// Fails with a clear message when no broker answers: these tests need the real one.
+pub fn require_broker() {
+    let c: BaseConsumer = client().create().unwrap();
+    if let Err(e) = c.fetch_metadata(None, Duration::from_secs(10)) {
+        panic!(
+            "no Kafka broker at {} ({e}); start one with `scripts/kafka start`",
+            brokers()
+        );
+    }
+}
+
+pub fn client() -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers());
+    c
+}
+
+/// Topic names unique to one test run, so that runs never see each other's records.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+pub struct Topics {
+    pub behavior: String,
+    pub behavior_avro: String,
+    pub products: String,
+    pub enriched: String,
+    pub accepted: String,
+    pub dlq: String,
+    pub group: String,
+}
+
+impl Topics {
+    pub fn new(test: &str) -> Self {
+        let base = unique(test);
+        Topics {
+            behavior: format!("{base}.behavior"),
+            behavior_avro: format!("{base}.behavior.avro"),
+            products: format!("{base}.products"),
+            enriched: format!("{base}.enriched"),
+            accepted: format!("{base}.products.accepted"),
+            dlq: format!("{base}.dlq"),
+            group: format!("{base}.group"),
+        }
+    }
+
+    /// A topology file for these topics, in a fresh temporary folder.
+    pub fn write_topology(&self, dir: &Path) -> PathBuf {
+        let schema =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/history/behavior_event.v0.avsc");
+        let text = format!(
+            r#"
+name = "test"
+[kafka]
+bootstrap_servers = "{brokers}"
+group_id = "{group}"
+create_topics_partitions = 4
+[kafka.consumer]
+"statistics.interval.ms" = "1000"
+[inputs.behavior]
+topic = "{behavior}"
+type = "behavior"
+[inputs.behavior_avro]
+topic = "{behavior_avro}"
+type = "behavior"
+format = "confluent"
+[inputs.products]
+topic = "{products}"
+type = "product"
+[outputs.enriched]
+topic = "{enriched}"
+[outputs.products]
+topic = "{accepted}"
+[outputs.dead_letter]
+topic = "{dlq}"
+[[stages]]
+type = "decode"
+max_payload_bytes = 65536
+[[stages]]
+type = "normalize"
+[[stages]]
+type = "dedup"
+window = 1000000
+[[stages]]
+type = "enrich"
+[[schemas]]
+id = 101
+type = "behavior"
+file = "{schema}"
+[runtime]
+commit_interval_ms = 200
+[http]
+listen = ""
+"#,
+            brokers = brokers(),
+            group = self.group,
+            behavior = self.behavior,
+            behavior_avro = self.behavior_avro,
+            products = self.products,
+            enriched = self.enriched,
+            accepted = self.accepted,
+            dlq = self.dlq,
+            schema = schema.display(),
+        );
+        let path = dir.join("topology.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub async fn create(&self) {
+        let topics = [
+            &self.behavior,
+            &self.behavior_avro,
+            &self.products,
+            &self.enriched,
+            &self.accepted,
+            &self.dlq,
+        ];
+        let names: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
+        warmstart::kafka::admin::ensure_topics(&client(), &names, 4, 1)
+            .await
+            .unwrap();
+    }
+}
+
+/// A child process that is killed when the test ends, failed or not, so that a panicking test
+/// leaves no pipeline running.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// The pipeline binary as a child process.
+pub fn spawn_pipeline(topology: &Path, http_listen: &str) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["--log-format", "json", "run", "--topology"])
+            .arg(topology)
+            .args(["--http-listen", http_listen])
+            .env("RUST_LOG", "warn,warmstart=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn warmstart run"),
+    )
+}
+
+pub fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
+    unsafe_kill(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pipeline did not stop within 60 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn sigkill(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL on unix
+    child.wait().unwrap();
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Sum of the high watermarks of every partition of `topic`.
+pub fn count(topic: &str) -> i64 {
+    let c: BaseConsumer = client().create().unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let Some(t) = md.topics().first() else {
+        return 0;
+    };
+    t.partitions()
+        .iter()
+        .map(|p| {
+            c.fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .map_or(0, |(lo, hi)| hi - lo)
+        })
+        .sum()
+}
+
+/// Waits until `topic` holds at least `n` records.
+pub fn wait_for_count(topic: &str, n: i64, timeout: Duration) -> i64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let c = count(topic);
+        if c >= n || Instant::now() > deadline {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads every record of `topic` up to its current high watermarks.
+pub fn read_all(topic: &str) -> Vec<Record> {
+    let c: BaseConsumer = client()
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = 0;
+    let mut ends = std::collections::HashMap::new();
+    for p in md.topics()[0].partitions() {
+        let (lo, hi) = c
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .unwrap();
+        tpl.add_partition_offset(topic, p.id(), Offset::Offset(lo))
+            .unwrap();
+        remaining += hi - lo;
+        ends.insert(p.id(), hi);
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::with_capacity(remaining as usize);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (out.len() as i64) < remaining {
+        assert!(
+            Instant::now() < deadline,
+            "read only {} of {remaining} from {topic}",
+            out.len()
+        );
+        if let Some(m) = c.poll(Duration::from_millis(500)) {
+            let m = m.unwrap();
+            if m.offset() >= ends[&m.partition()] {
+                continue;
+            }
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_owned(), x.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Record {
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+    out
+}
+
+/// `kcat -P`: each line of `lines` is `key<TAB>value`.
+pub fn kcat_produce_lines(topic: &str, lines: &[String], dir: &Path) {
+    let file = dir.join(format!("{}.lines", unique("kcat")));
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let status = Command::new("kcat")
+        .args([
+            "-P",
+            "-b",
+            &brokers(),
+            "-t",
+            topic,
+            "-K",
+            "\t",
+            "-z",
+            "lz4",
+            "-l",
+        ])
+        .arg(&file)
+        .status()
+        .expect("kcat is installed (apt-get install kcat)");
+    assert!(status.success(), "kcat failed");
+}
+
+/// `kcat -P` with one message per file: the way to send binary payloads with newlines.
+pub fn kcat_produce_payloads(topic: &str, payloads: &[Vec<u8>], dir: &Path) {
+    let sub = dir.join(unique("payloads"));
+    std::fs::create_dir_all(&sub).unwrap();
+    let files: Vec<PathBuf> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let f = sub.join(format!("{i:06}"));
+            std::fs::write(&f, p).unwrap();
+            f
+        })
+        .collect();
+    for chunk in files.chunks(500) {
+        let status = Command::new("kcat")
+            .args(["-P", "-b", &brokers(), "-t", topic])
+            .args(chunk)
+            .status()
+            .expect("kcat is installed");
+        assert!(status.success(), "kcat failed");
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns (status, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
