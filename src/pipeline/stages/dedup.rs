@@ -2,18 +2,43 @@
 //!
 //! Producers that retry without idempotence, and replays after a crash upstream, deliver the same
 //! event twice; the recommender would count it twice. The window is a ring of 64-bit hashes, so
-//! memory is fixed (16 bytes an id plus the set) whatever the stream's length. A hash collision
-//! would drop one distinct event in about 2^64 / window; accepted.
+//! memory is fixed (16 bytes an id plus the set) whatever the stream's length. The ids are hashed
+//! once with 64-bit FNV-1a and the set stores that hash as is; a collision would drop one
+//! distinct event in about 2^64 / window, which is accepted.
 
 use crate::pipeline::{InputCtx, Record, Stage};
 use crate::reject::Rejection;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The set's keys are already hashes: pass them through instead of hashing them again.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv1a(bytes);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
 
 pub struct Dedup {
     window: usize,
-    seen: HashSet<u64>,
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
     order: VecDeque<u64>,
     dropped: u64,
 }
@@ -23,7 +48,7 @@ impl Dedup {
         let cap = window.min(1 << 20);
         Dedup {
             window,
-            seen: HashSet::with_capacity(cap),
+            seen: HashSet::with_capacity_and_hasher(cap, Default::default()),
             order: VecDeque::with_capacity(cap),
             dropped: 0,
         }
@@ -36,9 +61,7 @@ impl Dedup {
 
     /// True the first time `id` is seen within the window.
     fn first_sight(&mut self, id: &str) -> bool {
-        let mut h = DefaultHasher::new();
-        id.hash(&mut h);
-        let h = h.finish();
+        let h = fnv1a(id.as_bytes());
         if !self.seen.insert(h) {
             return false;
         }
@@ -71,5 +94,23 @@ impl Stage for Dedup {
         }
         out.push(record);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_exactly_the_window() {
+        let mut d = Dedup::new(2);
+        assert!(d.first_sight("a"));
+        assert!(!d.first_sight("a"));
+        assert!(d.first_sight("b"));
+        assert!(d.first_sight("c")); // "a" leaves the window
+        assert!(d.first_sight("a"));
+        assert!(!d.first_sight("c"));
+        assert_eq!(d.order.len(), 2);
+        assert_eq!(d.seen.len(), 2);
     }
 }

@@ -14,12 +14,35 @@ fn trim_in_place(s: &mut String) {
     }
 }
 
+/// True when `s` is already trimmed with single spaces only: the common case, kept allocation-free.
+fn is_canonical(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut prev_space = true; // rejects a leading space
+    for &c in b {
+        let space = c.is_ascii_whitespace();
+        if space && (prev_space || c != b' ') {
+            return false;
+        }
+        prev_space = space;
+    }
+    !prev_space || b.is_empty()
+}
+
 fn collapse_whitespace(s: &str) -> String {
+    if is_canonical(s) && s.is_ascii() {
+        return s.to_owned();
+    }
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn clean_opt(v: &mut Option<String>) {
     if let Some(s) = v {
+        if is_canonical(s) && s.is_ascii() {
+            if s.is_empty() {
+                *v = None;
+            }
+            return;
+        }
         let c = collapse_whitespace(s);
         *v = if c.is_empty() { None } else { Some(c) };
     }
@@ -67,5 +90,30 @@ impl Stage for Normalize {
         };
         out.push(record);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_text_is_recognised() {
+        for s in ["", "a", "a b", "Rose water, 200 ml"] {
+            assert!(is_canonical(s), "{s:?}");
+            assert_eq!(collapse_whitespace(s), s);
+        }
+        for (s, want) in [
+            (" a", "a"),
+            ("a ", "a"),
+            ("a  b", "a b"),
+            ("a\tb", "a b"),
+            ("a\u{a0}b", "a b"),
+        ] {
+            assert_eq!(collapse_whitespace(s), want, "{s:?}");
+        }
+        let mut v = Some("   ".to_string());
+        clean_opt(&mut v);
+        assert_eq!(v, None);
     }
 }
