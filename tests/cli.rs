@@ -75,3 +75,51 @@ fn an_incompatible_extra_schema_fails_validation() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/default.toml"
+    ))
+    .unwrap();
+    let secret = "s3cr3t-Pa55word-never-logged";
+    // Port 1: nothing listens, so the clients keep retrying while we read the logs. Topic
+    // creation is off, so that the run gets as far as creating the clients.
+    let text = default
+        .replace("bootstrap_servers = \"127.0.0.1:9092\"", "bootstrap_servers = \"127.0.0.1:1\"")
+        .replace("create_topics_partitions = 4", "create_topics_partitions = 0")
+        .replace("../schemas/", concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/"))
+        .replace(
+            "[inputs.behavior]",
+            &format!(
+                "[kafka.common]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"SCRAM-SHA-512\"\n\"sasl.username\" = \"warmstart\"\n\"sasl.password\" = \"{secret}\"\n\n[inputs.behavior]"
+            ),
+        );
+    let topo = dir.path().join("sasl.toml");
+    std::fs::write(&topo, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warmstart"))
+        .args(["run", "--http-listen", "", "--topology"])
+        .arg(&topo)
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let logs =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        logs.contains("security.protocol=SASL_SSL"),
+        "settings reach the clients: {logs}"
+    );
+    assert!(logs.contains("sasl.password=***"), "{logs}");
+    assert!(!logs.contains(secret), "the password leaked into the logs");
+    assert!(
+        !logs.contains("No provider for SASL mechanism"),
+        "librdkafka built without SASL/SSL: {logs}"
+    );
+}
