@@ -11,13 +11,12 @@
 //! raw, pipeline) so that a slow patch of the machine hits both; the median of each is reported.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use std::time::{Duration, Instant};
 use warmstart::events::{BehaviorEvent, BehaviorKind};
-use warmstart::kafka::publish::{publish_all, Publish};
+use warmstart::kafka::publish::{publish_all, send_waiting, Publish};
 use warmstart::observe::Metrics;
 use warmstart::pipeline::runner::Pipeline;
 use warmstart::topology::Topology;
@@ -95,16 +94,7 @@ fn raw_loop(input: &str, n: usize) -> f64 {
         if let Some(k) = m.key() {
             rec = rec.key(k);
         }
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    rec = back;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("{e}"),
-            }
-        }
+        send_waiting(&producer, rec).unwrap();
         producer.poll(Duration::ZERO);
         seen += 1;
     }
@@ -113,52 +103,6 @@ fn raw_loop(input: &str, n: usize) -> f64 {
         .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         .unwrap();
     started.unwrap().elapsed().as_secs_f64()
-}
-
-/// Diagnostic: the raw loop on a StreamConsumer (async recv) instead of BaseConsumer::poll.
-fn raw_stream(rt: &tokio::runtime::Runtime, input: &str, n: usize) -> f64 {
-    use rdkafka::consumer::StreamConsumer;
-    let _runtime = rt.enter();
-    let out = unique("raws-out");
-    let consumer: StreamConsumer = config()
-        .set("group.id", unique("raws"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "50")
-        .create()
-        .unwrap();
-    let producer: BaseProducer = config()
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "500000")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[input]).unwrap();
-    rt.block_on(async {
-        let mut seen = 0;
-        let mut started = None;
-        while seen < n {
-            let m = consumer.recv().await.unwrap();
-            started.get_or_insert_with(Instant::now);
-            let mut rec = BaseRecord::to(&out).payload(m.payload().unwrap_or_default());
-            if let Some(k) = m.key() {
-                rec = rec.key(k);
-            }
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        rec = back;
-                        producer.poll(Duration::from_millis(1));
-                    }
-                }
-            }
-            producer.poll(Duration::ZERO);
-            seen += 1;
-        }
-        producer.flush(Duration::from_secs(120)).unwrap();
-        started.unwrap().elapsed().as_secs_f64()
-    })
 }
 
 fn pipeline(rt: &tokio::runtime::Runtime, input: &str, n: usize) -> f64 {
@@ -230,19 +174,18 @@ fn chain_only(msgs: &[(Vec<u8>, Vec<u8>)]) -> f64 {
     ];
     let mut chain = Chain::new(stages::build(&configs));
     let codec = Codec::new(Format::Json, Arc::new(SchemaRegistry::builtin()));
-    let ctx = InputCtx {
-        event_type: warmstart::events::EventType::Behavior,
-        codec: &codec,
-        now_ms: 1_800_000_000_000,
-    };
     let mut out = Vec::new();
     let mut bytes = 0;
     let t = Instant::now();
     for (_, payload) in msgs {
         out.clear();
-        chain
-            .run(Record::Raw(payload.clone()), &ctx, &mut out)
-            .unwrap();
+        let ctx = InputCtx {
+            payload,
+            event_type: warmstart::events::EventType::Behavior,
+            codec: &codec,
+            now_ms: 1_800_000_000_000,
+        };
+        chain.run(Record::Undecoded, &ctx, &mut out).unwrap();
         for r in out.drain(..) {
             if let Record::Enriched(e) = r {
                 bytes += codec
@@ -324,14 +267,6 @@ fn main() {
             let r = raw_loop(&input, n);
             eprintln!("round {round}: raw loop {:.0} events/s", n as f64 / r);
             raw.push(n as f64 / r);
-        }
-        if only == "stream" {
-            let r = raw_stream(&rt, &input, n);
-            eprintln!(
-                "round {round}: raw stream loop {:.0} events/s",
-                n as f64 / r
-            );
-            continue;
         }
         if only == "raw" {
             continue;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use warmstart::codec::{Codec, Format, SchemaRegistry};
 use warmstart::data::{beauty, malformed, StreamEvent};
 use warmstart::events::{BehaviorEvent, DeadLetter, EnrichedEvent, EventType, Origin};
+use warmstart::kafka::publish::send_waiting;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -207,18 +208,10 @@ fn produce_slowly(
         for batch in events.chunks(chunk) {
             for e in batch {
                 let payload = serde_json::to_vec(e).unwrap();
-                let mut rec = BaseRecord::to(&topic)
+                let rec = BaseRecord::to(&topic)
                     .key(e.user_id.as_bytes())
                     .payload(&payload);
-                loop {
-                    match p.send(rec) {
-                        Ok(()) => break,
-                        Err((_, back)) => {
-                            rec = back;
-                            p.poll(Duration::from_millis(5));
-                        }
-                    }
-                }
+                send_waiting(&p, rec).unwrap();
             }
             p.poll(Duration::ZERO);
             std::thread::sleep(Duration::from_millis(50));

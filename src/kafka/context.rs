@@ -15,6 +15,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,10 +85,20 @@ pub struct PipelineContext {
     /// Set once the producer exists; the consumer is created after it.
     pub producer: OnceLock<Arc<Producer>>,
     pub drain_timeout: Duration,
+    /// Whether the group gave this consumer an assignment (possibly empty): half of readiness.
+    pub assigned: AtomicBool,
 }
 
 impl ClientContext for PipelineContext {
     fn stats(&self, stats: Statistics) {
+        // The other half of readiness: a broker connection is up. This is what turns readiness
+        // back on after the broker was away, without waiting for a rebalance.
+        let broker_up = stats
+            .brokers
+            .values()
+            .any(|b| b.state == "UP" && b.nodeid >= 0);
+        self.metrics
+            .set_ready(broker_up && self.assigned.load(Ordering::Relaxed));
         for (topic, t) in &stats.topics {
             for (p, part) in &t.partitions {
                 if *p >= 0 && part.consumer_lag >= 0 {
@@ -139,6 +150,7 @@ impl ConsumerContext for PipelineContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            self.assigned.store(true, Ordering::Relaxed);
             self.metrics.set_ready(true);
             tracing::info!(partitions = tpl.count(), "partitions assigned");
         }

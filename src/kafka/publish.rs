@@ -2,9 +2,33 @@
 //! benchmark's loader. Waits until the broker acknowledged everything.
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientConfig;
 use std::time::Duration;
+
+/// Hands `record` to the producer, serving delivery reports while its local queue is full:
+/// the backpressure of every producing loop in this crate.
+pub fn send_waiting<C, K, P>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+) -> Result<(), KafkaError>
+where
+    C: ProducerContext,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
 
 /// One record to publish.
 pub struct Publish<'a> {
@@ -25,17 +49,10 @@ pub fn publish_all<'a>(
     let producer: BaseProducer = c.create()?;
     let mut n = 0;
     for r in records {
-        let mut record = BaseRecord::to(r.topic).key(r.key).payload(r.payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(e),
-            }
-        }
+        send_waiting(
+            &producer,
+            BaseRecord::to(r.topic).key(r.key).payload(r.payload),
+        )?;
         n += 1;
         if n % 1024 == 0 {
             producer.poll(Duration::ZERO);

@@ -13,11 +13,13 @@ use crate::codec::{Codec, EncodeError, SchemaRegistry};
 use crate::events::{DeadLetter, EventType};
 use crate::kafka::admin::{ensure_topics, AdminError};
 use crate::kafka::context::{commit, AckContext, PipelineContext, Producer};
+use crate::kafka::publish::send_waiting;
 use crate::kafka::{common_config, consumer_config, producer_config, redacted};
 use crate::observe::Metrics;
 use crate::topology::{OutputConfig, Topology};
+use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _};
 use std::collections::HashMap;
@@ -74,14 +76,6 @@ impl Output {
             codec: Codec::new(c.format, registry.clone()),
         }
     }
-}
-
-/// An encoded output, ready to send.
-struct Outgoing<'a> {
-    topic: &'a str,
-    key: Vec<u8>,
-    payload: Vec<u8>,
-    reason: Option<&'static str>,
 }
 
 pub fn build_registry(topology: &Topology) -> Result<SchemaRegistry, PipelineError> {
@@ -148,6 +142,7 @@ impl Pipeline {
             metrics: self.metrics.clone(),
             producer: Default::default(),
             drain_timeout: Duration::from_millis(t.runtime.drain_timeout_ms),
+            assigned: Default::default(),
         };
         let _ = context.producer.set(producer.clone());
         let consumer: StreamConsumer<PipelineContext> = cconf.create_with_context(context)?;
@@ -190,6 +185,13 @@ impl Pipeline {
                             result = Err(e);
                             break;
                         }
+                        drop(m);
+                        // Records already fetched are handled without another trip through
+                        // select!, whose per-record cost showed in the passthrough bench.
+                        if let Err(e) = drain_ready(&consumer, &mut worker, &self.metrics) {
+                            result = Err(e);
+                            break;
+                        }
                         producer.poll(Duration::ZERO);
                         // Backpressure: stop reading while the broker is behind on acknowledgements.
                         while tracker.in_flight() > t.runtime.max_in_flight && tracker.failure().is_none() {
@@ -224,6 +226,26 @@ impl Pipeline {
     }
 }
 
+/// Handles up to `DRAIN_BATCH` records that the consumer already holds, without waiting.
+fn drain_ready(
+    consumer: &StreamConsumer<PipelineContext>,
+    worker: &mut Worker,
+    metrics: &Metrics,
+) -> Result<(), PipelineError> {
+    const DRAIN_BATCH: usize = 64;
+    for _ in 0..DRAIN_BATCH {
+        match consumer.recv().now_or_never() {
+            Some(Ok(m)) => worker.handle(&m)?,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consume error");
+                metrics.kafka_error("consume");
+            }
+            None => break,
+        }
+    }
+    Ok(())
+}
+
 fn commit_acknowledged(
     consumer: &StreamConsumer<PipelineContext>,
     tracker: &AckTracker,
@@ -253,6 +275,8 @@ struct Worker {
     tracker: Arc<AckTracker>,
     metrics: Metrics,
     outs: Vec<Record>,
+    /// Encoding buffer reused for every output: the producer copies the bytes.
+    scratch: Vec<u8>,
     summary: Summary,
     /// The wall clock, refreshed at every commit tick: it only bounds future timestamps (by an
     /// hour by default) and dates dead letters, and reading it per record cost 1% of throughput.
@@ -300,6 +324,7 @@ impl Worker {
             tracker,
             metrics: p.metrics.clone(),
             outs: Vec::with_capacity(4),
+            scratch: Vec::with_capacity(1024),
             summary: Summary::default(),
             now_ms: now_ms(),
         }
@@ -319,26 +344,57 @@ impl Worker {
         self.summary.records_in += 1;
         let payload = m.payload().unwrap_or(&[]);
         let ctx = InputCtx {
+            payload,
             event_type: input.event_type,
             codec: &input.codec,
             now_ms: self.now_ms,
         };
         self.outs.clear();
-        let outcome = self
-            .chain
-            .run(Record::Raw(payload.to_vec()), &ctx, &mut self.outs);
+        let outcome = self.chain.run(Record::Undecoded, &ctx, &mut self.outs);
         for (timer, d) in self.stage_timers.iter().zip(self.chain.last_timings()) {
             timer.observe(d.as_secs_f64());
         }
-        let mut outgoing = Vec::with_capacity(self.outs.len().max(1));
+        let outputs = match &outcome {
+            Ok(()) => self.outs.len(),
+            Err(_) => 1,
+        };
+        self.summary.outputs += outputs as u64;
+        // Registered before sending, so that an acknowledgement can never precede its record.
+        self.tracker.processed(slot, m.offset(), outputs as u32);
+        let token = pack(slot, m.offset());
         match outcome {
             Ok(()) => {
                 if self.outs.is_empty() {
                     self.summary.filtered += 1;
                     self.metrics.filtered(self.chain.last_stage());
                 }
-                for r in self.outs.drain(..) {
-                    outgoing.push(route(r, &self.enriched, &self.products)?);
+                for r in &self.outs {
+                    self.scratch.clear();
+                    let (out, key) = match r {
+                        Record::Enriched(e) => {
+                            self.enriched.codec.encode(
+                                EventType::Enriched,
+                                e,
+                                &mut self.scratch,
+                            )?;
+                            (&self.enriched, e.user_id.as_bytes())
+                        }
+                        Record::Product(p) => {
+                            self.products
+                                .codec
+                                .encode(EventType::Product, p, &mut self.scratch)?;
+                            (&self.products, p.item_id.as_bytes())
+                        }
+                        // Topology validation requires `enrich`, and `decode` comes first.
+                        other => unreachable!(
+                            "validated topology: {} at the end of the chain",
+                            other.kind()
+                        ),
+                    };
+                    let record = BaseRecord::with_opaque_to(&out.topic, token)
+                        .key(key)
+                        .payload(&self.scratch);
+                    send(&self.producer, record, &self.tracker)?;
                 }
             }
             Err(rej) => {
@@ -362,92 +418,37 @@ impl Worker {
                     payload: payload.to_vec(),
                     ts: ctx.now_ms,
                 };
-                outgoing.push(Outgoing {
-                    topic: &self.dead_letter.topic,
-                    key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
-                    payload: self
-                        .dead_letter
-                        .codec
-                        .encode_to_vec(EventType::DeadLetter, &dl)?,
-                    reason: Some(code),
+                self.scratch.clear();
+                self.dead_letter
+                    .codec
+                    .encode(EventType::DeadLetter, &dl, &mut self.scratch)?;
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "warmstart.reason",
+                    value: Some(code),
                 });
+                let record = BaseRecord::with_opaque_to(&self.dead_letter.topic, token)
+                    .key(m.key().unwrap_or_default())
+                    .payload(&self.scratch)
+                    .headers(headers);
+                send(&self.producer, record, &self.tracker)?;
             }
-        }
-        self.summary.outputs += outgoing.len() as u64;
-        // Registered before sending, so that an acknowledgement can never precede its record.
-        self.tracker
-            .processed(slot, m.offset(), outgoing.len() as u32);
-        let token = pack(slot, m.offset());
-        for o in outgoing {
-            send(&self.producer, o, token, &self.tracker)?;
         }
         Ok(())
     }
 }
 
-fn route<'a>(
-    r: Record,
-    enriched: &'a Output,
-    products: &'a Output,
-) -> Result<Outgoing<'a>, PipelineError> {
-    let (out, key, payload) = match &r {
-        Record::Enriched(e) => (
-            enriched,
-            &e.user_id,
-            enriched.codec.encode_to_vec(EventType::Enriched, e)?,
-        ),
-        Record::Product(p) => (
-            products,
-            &p.item_id,
-            products.codec.encode_to_vec(EventType::Product, p)?,
-        ),
-        // Topology validation requires `enrich`, and `decode` comes first: neither reaches here.
-        Record::Behavior(_) | Record::Raw(_) => {
-            unreachable!("validated topology: {} at the end of the chain", r.kind())
-        }
-    };
-    Ok(Outgoing {
-        topic: &out.topic,
-        key: key.as_bytes().to_vec(),
-        payload,
-        reason: None,
-    })
-}
-
-/// Hands one record to the producer, waiting while its local queue is full.
+/// Hands one output to the producer (which copies it), waiting while its local queue is full.
+/// A refusal marks the input record failed, so that its offset is never committed.
 fn send(
     producer: &Producer,
-    o: Outgoing<'_>,
-    token: usize,
+    record: BaseRecord<'_, [u8], Vec<u8>, usize>,
     tracker: &AckTracker,
 ) -> Result<(), PipelineError> {
-    let headers = o.reason.map(|reason| {
-        OwnedHeaders::new().insert(Header {
-            key: "warmstart.reason",
-            value: Some(reason),
-        })
-    });
-    let mut record = BaseRecord::with_opaque_to(o.topic, token)
-        .key(&o.key)
-        .payload(&o.payload);
-    if let Some(h) = headers {
-        record = record.headers(h);
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                producer.poll(Duration::from_millis(1));
-            }
-            Err((e, _)) => {
-                let (slot, offset) = crate::pipeline::ack::unpack(token);
-                tracker.failed(slot, offset, e.to_string());
-                return Err(PipelineError::Delivery(format!(
-                    "cannot produce to {}: {e}",
-                    o.topic
-                )));
-            }
-        }
-    }
+    let token = record.delivery_opaque;
+    let topic = record.topic.to_owned();
+    send_waiting(producer, record).map_err(|e| {
+        let (slot, offset) = crate::pipeline::ack::unpack(token);
+        tracker.failed(slot, offset, e.to_string());
+        PipelineError::Delivery(format!("cannot produce to {topic}: {e}"))
+    })
 }

@@ -96,14 +96,12 @@ impl Stage for Decode {
         ctx: &InputCtx<'_>,
         out: &mut Vec<Record>,
     ) -> Result<(), Rejection> {
-        let bytes = match record {
-            Record::Raw(bytes) => bytes,
+        if record != Record::Undecoded {
             // Already typed (an in-process source): nothing to decode.
-            typed => {
-                out.push(typed);
-                return Ok(());
-            }
-        };
+            out.push(record);
+            return Ok(());
+        }
+        let bytes = ctx.payload;
         if bytes.len() > self.config.max_payload_bytes {
             return Err(Rejection::new(
                 RejectCode::PayloadTooLarge,
@@ -116,13 +114,13 @@ impl Stage for Decode {
         }
         match ctx.event_type {
             EventType::Behavior => {
-                let e: BehaviorEvent = ctx.codec.decode(EventType::Behavior, &bytes)?;
+                let e: BehaviorEvent = ctx.codec.decode(EventType::Behavior, bytes)?;
                 validate_behavior(&e)?;
                 self.check_ts(e.ts, ctx.now_ms)?;
                 out.push(Record::Behavior(e));
             }
             EventType::Product => {
-                let p: ProductEvent = ctx.codec.decode(EventType::Product, &bytes)?;
+                let p: ProductEvent = ctx.codec.decode(EventType::Product, bytes)?;
                 validate_product(&p)?;
                 self.check_ts(p.ts, ctx.now_ms)?;
                 out.push(Record::Product(p));
