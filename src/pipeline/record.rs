@@ -1,6 +1,6 @@
 //! What flows between stages.
 
-use crate::codec::Codec;
+use crate::codec::{Codec, EncodeError};
 use crate::events::{BehaviorEvent, EnrichedEvent, EventType, ProductEvent};
 
 /// A record at some point of the chain: the input's bytes before `decode`, typed events after.
@@ -32,4 +32,37 @@ pub struct InputCtx<'a> {
     pub event_type: EventType,
     pub codec: &'a Codec,
     pub now_ms: i64,
+}
+
+impl Record {
+    /// The event type of a decoded record; `None` before `decode`.
+    pub fn event_type(&self) -> Option<EventType> {
+        match self {
+            Record::Undecoded => None,
+            Record::Behavior(_) => Some(EventType::Behavior),
+            Record::Product(_) => Some(EventType::Product),
+            Record::Enriched(_) => Some(EventType::Enriched),
+        }
+    }
+
+    /// The Kafka key of the record on its output topic: interactions by user, products by item,
+    /// so that each user's (each item's) events stay in order on one partition.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Record::Undecoded => &[],
+            Record::Behavior(e) => e.user_id.as_bytes(),
+            Record::Product(p) => p.item_id.as_bytes(),
+            Record::Enriched(e) => e.user_id.as_bytes(),
+        }
+    }
+
+    /// Appends the record's encoding to `out`.
+    pub fn encode(&self, codec: &Codec, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Record::Undecoded => Ok(()),
+            Record::Behavior(e) => codec.encode(EventType::Behavior, e, out),
+            Record::Product(p) => codec.encode(EventType::Product, p, out),
+            Record::Enriched(e) => codec.encode(EventType::Enriched, e, out),
+        }
+    }
 }

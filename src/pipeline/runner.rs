@@ -44,6 +44,8 @@ pub enum PipelineError {
     Encode(#[from] EncodeError),
     #[error("{0}")]
     Delivery(String),
+    #[error("no output topic for `{0}` records leaving the last stage; add one to the topology")]
+    NoRoute(&'static str),
 }
 
 /// What one run did, for logs and the demo's report.
@@ -266,8 +268,8 @@ fn commit_acknowledged(
 /// The per-record work, separated from the loop so that the loop reads as the protocol.
 struct Worker {
     inputs: HashMap<String, Input>,
-    enriched: Output,
-    products: Output,
+    /// Output topic of each event type that leaves the chain.
+    outputs: HashMap<EventType, Output>,
     dead_letter: Output,
     chain: Chain,
     stage_timers: Vec<prometheus::Histogram>,
@@ -315,8 +317,16 @@ impl Worker {
             .collect();
         Worker {
             inputs,
-            enriched: Output::new(&t.outputs.enriched, &p.registry),
-            products: Output::new(&t.outputs.products, &p.registry),
+            outputs: HashMap::from([
+                (
+                    EventType::Enriched,
+                    Output::new(&t.outputs.enriched, &p.registry),
+                ),
+                (
+                    EventType::Product,
+                    Output::new(&t.outputs.products, &p.registry),
+                ),
+            ]),
             dead_letter: Output::new(&t.outputs.dead_letter, &p.registry),
             chain,
             stage_timers,
@@ -369,30 +379,16 @@ impl Worker {
                     self.metrics.filtered(self.chain.last_stage());
                 }
                 for r in &self.outs {
+                    // Routing is by event type, so that a stage emitting a new type needs an
+                    // output in the topology, not a change here.
+                    let out = r
+                        .event_type()
+                        .and_then(|ty| self.outputs.get(&ty))
+                        .ok_or_else(|| PipelineError::NoRoute(r.kind()))?;
                     self.scratch.clear();
-                    let (out, key) = match r {
-                        Record::Enriched(e) => {
-                            self.enriched.codec.encode(
-                                EventType::Enriched,
-                                e,
-                                &mut self.scratch,
-                            )?;
-                            (&self.enriched, e.user_id.as_bytes())
-                        }
-                        Record::Product(p) => {
-                            self.products
-                                .codec
-                                .encode(EventType::Product, p, &mut self.scratch)?;
-                            (&self.products, p.item_id.as_bytes())
-                        }
-                        // Topology validation requires `enrich`, and `decode` comes first.
-                        other => unreachable!(
-                            "validated topology: {} at the end of the chain",
-                            other.kind()
-                        ),
-                    };
+                    r.encode(&out.codec, &mut self.scratch)?;
                     let record = BaseRecord::with_opaque_to(&out.topic, token)
-                        .key(key)
+                        .key(r.key())
                         .payload(&self.scratch);
                     send(&self.producer, record, &self.tracker)?;
                 }
