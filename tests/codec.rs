@@ -111,6 +111,7 @@ fn every_event_type_round_trips_in_every_format() {
             source_offset: 123_456,
             key: Some(vec![0, 159, 146, 150]),
             payload: vec![0xff, 0x00, 0x10],
+            payload_size: 3,
             ts: 5,
         },
     );
@@ -127,6 +128,7 @@ fn dead_letter_payloads_are_base64_in_json() {
         source_offset: 0,
         key: None,
         payload: b"\xff\xfehello".to_vec(),
+        payload_size: 7,
         ts: 0,
     };
     let json = Codec::new(Format::Json, registry())

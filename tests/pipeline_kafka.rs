@@ -126,11 +126,15 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
         dir.path(),
     );
 
+    // One payload far over the limit: its dead letter keeps the first 256 KiB and the size.
+    let huge = vec![b'{'; 800_000];
+    kcat_produce_payloads(&topics.behavior, std::slice::from_ref(&huge), dir.path());
+
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = spawn_pipeline(&topology, &addr);
     let got = wait_for_count(&topics.enriched, 100_000, Duration::from_secs(240));
-    let got_dlq = wait_for_count(&topics.dlq, 1000, Duration::from_secs(60));
-    assert_eq!((got, got_dlq), (100_000, 1000), "outputs after waiting");
+    let got_dlq = wait_for_count(&topics.dlq, 1001, Duration::from_secs(60));
+    assert_eq!((got, got_dlq), (100_000, 1001), "outputs after waiting");
 
     // The metrics endpoint of the running process tells the same story.
     std::thread::sleep(Duration::from_millis(500));
@@ -140,7 +144,7 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
         format!(
             "warmstart_records_in_total{{topic=\"{}\"}} {}",
             topics.behavior,
-            99_900 + bad_json.len()
+            99_900 + bad_json.len() + 1
         ),
         "warmstart_dead_letters_total{reason=\"unknown_schema_id\"}".to_string(),
         "warmstart_stage_duration_seconds_bucket{stage=\"decode\"".to_string(),
@@ -174,10 +178,22 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
         .collect();
     assert_eq!(expected.len(), 1000, "bad payloads are distinct");
     let dlq = read_all(&topics.dlq);
-    assert_eq!(dlq.len(), 1000);
+    assert_eq!(dlq.len(), 1001);
     let mut by_reason: HashMap<String, usize> = HashMap::new();
+    let mut huge_seen = false;
     for r in &dlq {
         let dl: DeadLetter = serde_json::from_slice(&r.payload).unwrap();
+        if dl.payload_size == huge.len() as i64 {
+            assert_eq!(dl.reason_code, "payload_too_large");
+            assert_eq!(
+                dl.payload,
+                huge[..256 * 1024],
+                "cut to runtime.dead_letter_max_payload_bytes"
+            );
+            huge_seen = true;
+            continue;
+        }
+        assert_eq!(dl.payload_size, dl.payload.len() as i64);
         let want = expected
             .get(dl.payload.as_slice())
             .expect("dead letter carries the original payload");
@@ -192,6 +208,7 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
         assert_eq!(header.1, dl.reason_code.as_bytes());
         *by_reason.entry(dl.reason_code).or_default() += 1;
     }
+    assert!(huge_seen, "the 800 kB record reached the DLQ");
     assert_eq!(by_reason.len(), malformed::KINDS.len(), "{by_reason:?}");
     eprintln!("dead letters by reason: {by_reason:?}");
 }
@@ -236,8 +253,10 @@ async fn sigkill_mid_stream_then_restart_loses_nothing() {
     assert!(before < 60_000, "killed mid-stream ({before} of 60000 out)");
     let mut second = spawn_pipeline(&topology, "");
     producer.join().unwrap();
-    wait_for_count(&topics.enriched, 60_000, Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        wait_for_group(&topics.group, &topics.behavior, Duration::from_secs(180)),
+        "restarted pipeline caught up"
+    );
     assert!(sigterm_and_wait(&mut second).success());
 
     let ids = enriched_ids(&topics.enriched);
@@ -271,8 +290,10 @@ async fn two_instances_in_one_group_rebalance_without_loss() {
     wait_for_count(&topics.enriched, 30_000, Duration::from_secs(60));
     assert!(sigterm_and_wait(&mut a).success()); // leaves: rebalances again
     producer.join().unwrap();
-    wait_for_count(&topics.enriched, 60_000, Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        wait_for_group(&topics.group, &topics.behavior, Duration::from_secs(180)),
+        "remaining instance caught up"
+    );
     assert!(sigterm_and_wait(&mut b).success());
 
     let ids = enriched_ids(&topics.enriched);

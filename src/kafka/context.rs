@@ -133,7 +133,15 @@ impl ConsumerContext for PipelineContext {
         // Outputs of revoked partitions must be acknowledged before their offsets are committed.
         if let Some(p) = self.producer.get() {
             if let Err(e) = rdkafka::producer::Producer::flush(p.as_ref(), self.drain_timeout) {
-                tracing::warn!(error = %e, "flush on revocation timed out; committing what is acknowledged");
+                // Outputs of these partitions are still queued: committing past them could lose
+                // them if they fail later, and their late acks would land on a reassignment.
+                // Stop instead; the next owner repeats what was not committed.
+                tracing::error!(error = %e, "flush on revocation timed out; stopping without committing past it");
+                if let Some((topic, partition)) = revoked.first() {
+                    let slot = self.tracker.slot(topic, *partition);
+                    self.tracker
+                        .failed(slot, -1, format!("flush on revocation timed out: {e}"));
+                }
             }
         }
         let offsets = self.tracker.take_committable(Some(&revoked));
@@ -141,6 +149,7 @@ impl ConsumerContext for PipelineContext {
             let result = commit(consumer, &offsets, CommitMode::Sync);
             self.metrics.commit(result.is_ok());
             if let Err(e) = result {
+                self.tracker.commit_failed(&offsets);
                 tracing::warn!(error = %e, "commit on revocation failed; the next owner may repeat records");
             }
         }

@@ -98,8 +98,12 @@ impl AckTracker {
             return;
         };
         if let Ok(i) = state.pending.binary_search_by_key(&offset, |&(o, _)| o) {
-            state.pending[i].1 -= 1;
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            // A late acknowledgement of a partition forgotten and assigned again must not take
+            // a count below zero (it would block the partition's commits for good).
+            if let Some(left) = state.pending[i].1.checked_sub(1) {
+                state.pending[i].1 = left;
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         while matches!(state.pending.front(), Some(&(_, 0))) {
             state.pending.pop_front();
@@ -130,7 +134,8 @@ impl AckTracker {
 
     /// Offsets that can be committed and were not yet, as (topic, partition, offset). When a
     /// delivery failed, nothing is returned: the failed record's offset is not known to be safe.
-    /// `only` restricts the answer to some partitions (a revocation).
+    /// `only` restricts the answer to some partitions (a revocation) and then also returns
+    /// offsets already handed out, since an asynchronous commit of them may not have landed.
     pub fn take_committable(&self, only: Option<&[(String, i32)]>) -> Vec<(String, i32, i64)> {
         let mut inner = self.inner.lock().unwrap();
         if inner.failure.is_some() {
@@ -155,7 +160,7 @@ impl AckTracker {
                 }
             }
             if let Some(offset) = state.committable() {
-                if state.committed != Some(offset) {
+                if state.committed != Some(offset) || wanted.is_some() {
                     state.committed = Some(offset);
                     let (t, p) = &names[*slot as usize];
                     out.push((t.clone(), *p, offset));
@@ -163,6 +168,24 @@ impl AckTracker {
             }
         }
         out
+    }
+
+    /// A commit of these offsets failed: hand them out again with the next commit.
+    pub fn commit_failed(&self, offsets: &[(String, i32, i64)]) {
+        let mut inner = self.inner.lock().unwrap();
+        let Inner {
+            slots, partitions, ..
+        } = &mut *inner;
+        for (t, p, o) in offsets {
+            if let Some(state) = slots
+                .get(&(t.clone(), *p))
+                .and_then(|s| partitions.get_mut(s))
+            {
+                if state.committed == Some(*o) {
+                    state.committed = None;
+                }
+            }
+        }
     }
 
     /// Forgets revoked partitions: another consumer owns them now.
@@ -234,5 +257,31 @@ mod tests {
         t.forget(&[("in".to_string(), 1)]);
         assert_eq!(t.in_flight(), 0);
         t.acked(b, 7); // late ack of a forgotten partition is ignored
+    }
+
+    #[test]
+    fn late_acks_never_underflow_and_failed_commits_are_retried() {
+        let t = AckTracker::new();
+        let s = t.slot("in", 0);
+        t.processed(s, 3, 1);
+        t.acked(s, 3);
+        t.processed(s, 4, 1);
+        t.acked(s, 3); // a stray, duplicated acknowledgement
+        assert_eq!(t.in_flight(), 1);
+        let first = t.take_committable(None);
+        assert_eq!(first, vec![("in".into(), 0, 4)]);
+        assert!(t.take_committable(None).is_empty());
+        t.commit_failed(&first);
+        assert_eq!(
+            t.take_committable(None),
+            first,
+            "a failed commit is handed out again"
+        );
+        let revoked = vec![("in".to_string(), 0)];
+        assert_eq!(
+            t.take_committable(Some(&revoked)),
+            first,
+            "revocation always recommits"
+        );
     }
 }

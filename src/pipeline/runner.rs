@@ -196,9 +196,17 @@ impl Pipeline {
                         }
                         producer.poll(Duration::ZERO);
                         // Backpressure: stop reading while the broker is behind on acknowledgements.
+                        let mut stop = false;
                         while tracker.in_flight() > t.runtime.max_in_flight && tracker.failure().is_none() {
                             producer.poll(Duration::ZERO);
-                            tokio::time::sleep(Duration::from_millis(1)).await;
+                            tokio::select! {
+                                _ = &mut shutdown => { stop = true; break; }
+                                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                            }
+                        }
+                        if stop {
+                            tracing::info!("shutdown requested while waiting for acknowledgements: draining");
+                            break;
                         }
                     }
                     Err(e) => {
@@ -261,6 +269,7 @@ fn commit_acknowledged(
     let r = commit(consumer, &offsets, mode);
     metrics.commit(r.is_ok());
     if let Err(e) = r {
+        tracker.commit_failed(&offsets);
         tracing::warn!(error = %e, "offset commit failed; will retry with the next commit");
     }
 }
@@ -268,6 +277,7 @@ fn commit_acknowledged(
 /// The per-record work, separated from the loop so that the loop reads as the protocol.
 struct Worker {
     inputs: HashMap<String, Input>,
+    dead_letter_max_payload: usize,
     /// Output topic of each event type that leaves the chain.
     outputs: HashMap<EventType, Output>,
     dead_letter: Output,
@@ -317,6 +327,7 @@ impl Worker {
             .collect();
         Worker {
             inputs,
+            dead_letter_max_payload: t.runtime.dead_letter_max_payload_bytes,
             outputs: HashMap::from([
                 (
                     EventType::Enriched,
@@ -411,7 +422,8 @@ impl Worker {
                     source_partition: m.partition(),
                     source_offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
-                    payload: payload.to_vec(),
+                    payload: payload[..payload.len().min(self.dead_letter_max_payload)].to_vec(),
+                    payload_size: payload.len() as i64,
                     ts: ctx.now_ms,
                 };
                 self.scratch.clear();

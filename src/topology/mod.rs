@@ -164,6 +164,9 @@ pub struct RuntimeConfig {
     /// How long shutdown waits for the producer to deliver what it holds.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout_ms: u64,
+    /// Dead letters keep at most this many bytes of the original payload.
+    #[serde(default = "default_dl_payload")]
+    pub dead_letter_max_payload_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -172,6 +175,7 @@ impl Default for RuntimeConfig {
             commit_interval_ms: default_commit_interval(),
             max_in_flight: default_max_in_flight(),
             drain_timeout_ms: default_drain_timeout(),
+            dead_letter_max_payload_bytes: default_dl_payload(),
         }
     }
 }
@@ -184,6 +188,9 @@ fn default_max_in_flight() -> usize {
 }
 fn default_drain_timeout() -> u64 {
     30_000
+}
+fn default_dl_payload() -> usize {
+    256 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -307,6 +314,12 @@ impl Topology {
         }
         if self.runtime.commit_interval_ms == 0 {
             return Err(invalid("runtime.commit_interval_ms", "must be at least 1"));
+        }
+        if self.runtime.dead_letter_max_payload_bytes > 512 * 1024 {
+            return Err(invalid(
+                "runtime.dead_letter_max_payload_bytes",
+                "at most 524288: with base64 and the envelope a dead letter must stay under the producer's 1 MB message limit",
+            ));
         }
         if self.runtime.max_in_flight == 0 {
             return Err(invalid("runtime.max_in_flight", "must be at least 1"));

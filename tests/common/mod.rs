@@ -182,7 +182,11 @@ pub fn spawn_pipeline(topology: &Path, http_listen: &str) -> Proc {
 }
 
 pub fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
-    unsafe_kill(child.id(), "TERM");
+    // SAFETY: kill(2) on a child this test spawned and has not reaped.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -201,13 +205,38 @@ pub fn sigkill(child: &mut Child) {
     child.wait().unwrap();
 }
 
-fn unsafe_kill(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+/// Waits until consumer group `group` has committed every partition of `topic` up to its high
+/// watermark: the pipeline has handled everything, duplicates or not.
+pub fn wait_for_group(group: &str, topic: &str, timeout: Duration) -> bool {
+    let c: BaseConsumer = client().set("group.id", group).create().unwrap();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let md = c
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        let mut high = std::collections::HashMap::new();
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition(topic, p.id());
+            high.insert(
+                p.id(),
+                c.fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                    .unwrap()
+                    .1,
+            );
+        }
+        if let Ok(committed) = c.committed_offsets(tpl, Duration::from_secs(10)) {
+            let done = committed.elements().iter().all(|e| {
+                let hi = high[&e.partition()];
+                hi == 0 || e.offset().to_raw().is_some_and(|o| o >= hi)
+            });
+            if done {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
 }
 
 /// Sum of the high watermarks of every partition of `topic`.
