@@ -8,10 +8,12 @@
 pub mod codec;
 pub mod data;
 pub mod demo;
+pub mod eval;
 pub mod events;
 pub mod kafka;
 pub mod observe;
 pub mod pipeline;
+pub mod recommend;
 pub mod reject;
 pub mod topology;
 pub mod torch;
