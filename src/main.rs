@@ -61,6 +61,35 @@ enum Command {
     /// Offline evaluation with the published protocols.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Publish a shipped real data set onto Kafka as a timestamped stream of behaviour events,
+    /// each item's product event at its first appearance.
+    Replay {
+        #[arg(long, value_enum)]
+        dataset: Dataset,
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Multiple of real time (60: one recorded minute per second); omit for as fast as possible.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Only the first N behaviour events.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Fraction of items counted as new for the cold-start split.
+        #[arg(long, default_value_t = 0.2)]
+        new_item_fraction: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Dataset {
+    Beauty,
+    Instruments,
+    Taobao,
+    GiftCards,
 }
 
 #[derive(Subcommand)]
@@ -239,6 +268,60 @@ async fn main() -> anyhow::Result<()> {
                 let doc = serde_json::json!({ "protocol": "GAR/ALDI cold-start, Amazon Beauty 5-core", "config": config, "rows": rows });
                 std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
             }
+        }
+        Command::Replay {
+            dataset,
+            topology,
+            bootstrap_servers,
+            speed,
+            limit,
+            new_item_fraction,
+            seed,
+        } => {
+            use warmstart::data::{self, replay};
+            let mut t = load(&topology)?;
+            if let Some(b) = bootstrap_servers {
+                t.kafka.bootstrap_servers = b;
+            }
+            let input = |ty: warmstart::events::EventType| {
+                t.inputs
+                    .values()
+                    .find(|i| i.event_type == ty && i.format == warmstart::codec::Format::Json)
+                    .map(|i| i.topic.clone())
+                    .with_context(|| {
+                        format!("the topology has no JSON input of type {}", ty.as_str())
+                    })
+            };
+            let behavior_topic = input(warmstart::events::EventType::Behavior)?;
+            let product_topic = input(warmstart::events::EventType::Product)?;
+            let dir = data::data_dir();
+            let stream = match dataset {
+                Dataset::Beauty => data::beauty::load(&dir.join("beauty-5core"), limit)?,
+                Dataset::Instruments => {
+                    data::instruments::load(&dir.join("musical-instruments-5core"), limit)?
+                }
+                Dataset::Taobao => {
+                    data::taobao::load(&dir.join("taobao-userbehavior-sample"), limit)?
+                }
+                Dataset::GiftCards => data::gift_cards::load(&dir.join("gift-cards-5core"), limit)?,
+            };
+            let opts = replay::ReplayOptions {
+                speed,
+                limit: None,
+                new_item_fraction,
+                seed,
+            };
+            let config = warmstart::kafka::common_config(&t.kafka);
+            let summary =
+                replay::replay(&stream, &behavior_topic, &product_topic, &config, &opts).await?;
+            println!(
+                "replayed {} behaviour events to {behavior_topic} and {} product events to {product_topic} in {:.1?}; {} items counted as new ({} of the behaviour events)",
+                summary.behavior_events,
+                summary.product_events,
+                summary.elapsed,
+                summary.new_items,
+                summary.behavior_events_on_new_items
+            );
         }
         Command::TorchCheck => {
             let device = warmstart::torch::device();

@@ -1,7 +1,11 @@
 //! Loaders for the real data sets shipped under `data/`, as streams of events.
 
 pub mod beauty;
+pub mod gift_cards;
+pub mod instruments;
 pub mod malformed;
+pub mod replay;
+pub mod taobao;
 
 use crate::events::{BehaviorEvent, ProductEvent};
 
