@@ -11,4 +11,5 @@
 pub mod bpr;
 pub mod features;
 pub mod hybrid;
+pub mod online;
 pub mod tower;

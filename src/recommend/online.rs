@@ -1,0 +1,376 @@
+//! The online recommender's state: the hybrid model plus the bookkeeping that turns a stream of
+//! events into recommendations — string ids, what each user has already, item popularity and
+//! freshness, and the weight of synthetic interactions.
+//!
+//! Every event is one model update (no retraining). Synthetic interactions count with a weight
+//! that halves every `synthetic_half_life` real interactions of their item, so a new product is
+//! recommendable from its synthetic cold-start behaviour, and real evidence takes over as it comes.
+//! Item vectors are cached for queries and refreshed for the items each step touches, and for all
+//! items every `refresh_every` events (the shared content tower moves every item a little).
+
+use super::bpr::{dot, BprConfig};
+use super::features::{hashed, named_features};
+use super::hybrid::Hybrid;
+use crate::eval::rank;
+use crate::events::{EnrichedEvent, Origin, ProductEvent};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct OnlineConfig {
+    pub bpr: BprConfig,
+    /// Weight of a synthetic interaction relative to a real one of the same kind.
+    pub synthetic_weight: f32,
+    /// Real interactions of an item after which its synthetic weight has halved.
+    pub synthetic_half_life: f32,
+    /// Per-event decay of popularity counts, so that popularity follows the recent stream.
+    pub popularity_decay: f32,
+    pub refresh_every: u64,
+    pub seed: u64,
+}
+
+impl Default for OnlineConfig {
+    fn default() -> Self {
+        OnlineConfig {
+            bpr: BprConfig::default(),
+            synthetic_weight: 0.5,
+            synthetic_half_life: 5.0,
+            popularity_decay: 1e-5,
+            refresh_every: 10_000,
+            seed: 42,
+        }
+    }
+}
+
+/// What applying one event did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Applied {
+    pub weight: f32,
+    pub new_user: bool,
+    pub new_item: bool,
+}
+
+pub struct Online {
+    config: OnlineConfig,
+    model: Hybrid,
+    users: HashMap<String, u32>,
+    user_ids: Vec<String>,
+    items: HashMap<String, u32>,
+    item_ids: Vec<String>,
+    /// Items each user interacted with, sorted: excluded from their recommendations.
+    seen: Vec<Vec<u32>>,
+    popularity: Vec<f32>,
+    popularity_scale: f32,
+    real_count: Vec<u32>,
+    first_seen: Vec<i64>,
+    /// e_i + tower(x_i) per item, for queries.
+    vectors: Vec<f32>,
+    all_items: Vec<u32>,
+    events: u64,
+    newest_ts: i64,
+    rng: StdRng,
+}
+
+impl Online {
+    pub fn new(config: OnlineConfig) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut model = Hybrid::new(config.bpr.clone());
+        model.init_tower(&mut rng);
+        Online {
+            model,
+            users: HashMap::new(),
+            user_ids: Vec::new(),
+            items: HashMap::new(),
+            item_ids: Vec::new(),
+            seen: Vec::new(),
+            popularity: Vec::new(),
+            popularity_scale: 1.0,
+            real_count: Vec::new(),
+            first_seen: Vec::new(),
+            vectors: Vec::new(),
+            all_items: Vec::new(),
+            events: 0,
+            newest_ts: 0,
+            rng,
+            config,
+        }
+    }
+
+    pub fn users(&self) -> usize {
+        self.user_ids.len()
+    }
+
+    pub fn items(&self) -> usize {
+        self.item_ids.len()
+    }
+
+    /// Timestamp of the newest applied event (for the freshness metric).
+    pub fn newest_ts(&self) -> i64 {
+        self.newest_ts
+    }
+
+    fn refresh_vector(&mut self, i: usize) {
+        let dim = self.config.bpr.dim;
+        let mut v = vec![0.0; dim];
+        self.model.item_vector(i, &mut v);
+        self.vectors[i * dim..(i + 1) * dim].copy_from_slice(&v);
+    }
+
+    fn refresh_all(&mut self) {
+        for i in 0..self.items() {
+            self.refresh_vector(i);
+        }
+    }
+
+    fn add_item(&mut self, id: &str, features: Vec<String>, ts: i64) -> u32 {
+        let i = self.model.add_item(hashed(&features));
+        self.items.insert(id.to_owned(), i as u32);
+        self.item_ids.push(id.to_owned());
+        self.popularity.push(0.0);
+        self.real_count.push(0);
+        self.first_seen.push(ts);
+        self.vectors
+            .extend(std::iter::repeat_n(0.0, self.config.bpr.dim));
+        self.all_items.push(i as u32);
+        self.refresh_vector(i);
+        i as u32
+    }
+
+    /// A new product: it gets a vector from its content at once, so `/similar` and
+    /// recommendations can serve it before any interaction. A known item keeps its state.
+    pub fn apply_product(&mut self, p: &ProductEvent) -> bool {
+        if self.items.contains_key(&p.item_id) {
+            return false;
+        }
+        self.add_item(&p.item_id, named_features(p), p.ts);
+        self.newest_ts = self.newest_ts.max(p.ts);
+        true
+    }
+
+    fn user(&mut self, id: &str) -> (u32, bool) {
+        if let Some(&u) = self.users.get(id) {
+            return (u, false);
+        }
+        let u = self.user_ids.len() as u32;
+        self.users.insert(id.to_owned(), u);
+        self.user_ids.push(id.to_owned());
+        self.seen.push(Vec::new());
+        self.model.ensure_users(self.user_ids.len(), &mut self.rng);
+        (u, true)
+    }
+
+    /// One interaction, one model update.
+    pub fn apply(&mut self, e: &EnrichedEvent) -> Applied {
+        let (u, new_user) = self.user(&e.user_id);
+        let (i, new_item) = match self.items.get(&e.item_id) {
+            Some(&i) => (i, false),
+            None => (self.add_item(&e.item_id, Vec::new(), e.ts), true),
+        };
+        let weight = match e.origin {
+            Origin::Real => {
+                self.real_count[i as usize] += 1;
+                e.weight as f32
+            }
+            Origin::Synthetic => {
+                let halvings = self.real_count[i as usize] as f32 / self.config.synthetic_half_life;
+                e.weight as f32 * self.config.synthetic_weight * 0.5f32.powf(halvings)
+            }
+        };
+        // Popularity with exponential forgetting, kept as count * scale to avoid touching
+        // every item per event.
+        self.popularity_scale *= 1.0 + self.config.popularity_decay;
+        self.popularity[i as usize] += weight * self.popularity_scale;
+        if self.popularity_scale > 1e6 {
+            let s = self.popularity_scale;
+            self.popularity.iter_mut().for_each(|p| *p /= s);
+            self.popularity_scale = 1.0;
+        }
+        let seen = &mut self.seen[u as usize];
+        if let Err(pos) = seen.binary_search(&i) {
+            seen.insert(pos, i);
+        }
+        if self.items() > 1 && weight > 0.0 {
+            let seen = std::mem::take(&mut self.seen[u as usize]);
+            self.model.observe(
+                u as usize,
+                i as usize,
+                weight,
+                &self.all_items,
+                |j| seen.binary_search(&j).is_ok(),
+                &mut self.rng,
+            );
+            self.seen[u as usize] = seen;
+            self.refresh_vector(i as usize);
+        }
+        self.events += 1;
+        if self.events % self.config.refresh_every == 0 {
+            self.refresh_all();
+        }
+        self.newest_ts = self.newest_ts.max(e.ts);
+        Applied {
+            weight,
+            new_user,
+            new_item,
+        }
+    }
+
+    /// Top `k` items for `user`, without those the user already has. Unknown users and users
+    /// without history get popular items interleaved with the freshest ones, never an error.
+    pub fn recommend(&self, user: &str, k: usize) -> Vec<(String, f32)> {
+        let Some(&u) = self.users.get(user) else {
+            return self.popular_and_fresh(k);
+        };
+        let dim = self.config.bpr.dim;
+        let uv = self.model.users.row(u as usize);
+        let scores: Vec<f32> = (0..self.items())
+            .map(|i| dot(uv, &self.vectors[i * dim..(i + 1) * dim]) + self.model.item_bias[i])
+            .collect();
+        rank::top_k(&scores, k, |_| true, &self.seen[u as usize])
+            .into_iter()
+            .map(|i| (self.item_ids[i as usize].clone(), scores[i as usize]))
+            .collect()
+    }
+
+    /// Items whose vectors are closest (cosine) to `item`'s; `None` for an unknown item.
+    pub fn similar(&self, item: &str, k: usize) -> Option<Vec<(String, f32)>> {
+        let &i = self.items.get(item)?;
+        let dim = self.config.bpr.dim;
+        let v = &self.vectors[i as usize * dim..(i as usize + 1) * dim];
+        let norm = |x: &[f32]| dot(x, x).sqrt().max(1e-9);
+        let nv = norm(v);
+        let scores: Vec<f32> = (0..self.items())
+            .map(|j| {
+                let w = &self.vectors[j * dim..(j + 1) * dim];
+                dot(v, w) / (nv * norm(w))
+            })
+            .collect();
+        Some(
+            rank::top_k(&scores, k, |j| j != i, &[])
+                .into_iter()
+                .map(|j| (self.item_ids[j as usize].clone(), scores[j as usize]))
+                .collect(),
+        )
+    }
+
+    fn popular_and_fresh(&self, k: usize) -> Vec<(String, f32)> {
+        let popular = rank::top_k(&self.popularity, k, |_| true, &[]);
+        let fresh_scores: Vec<f32> = self.first_seen.iter().map(|&t| t as f32).collect();
+        let fresh = rank::top_k(&fresh_scores, k, |_| true, &[]);
+        let mut out: Vec<(String, f32)> = Vec::with_capacity(k);
+        let mut taken = std::collections::HashSet::new();
+        for (p, f) in popular
+            .iter()
+            .map(Some)
+            .chain(std::iter::repeat(None))
+            .zip(fresh.iter().map(Some).chain(std::iter::repeat(None)))
+            .take(k)
+        {
+            for i in [p, f].into_iter().flatten() {
+                if out.len() < k && taken.insert(*i) {
+                    out.push((
+                        self.item_ids[*i as usize].clone(),
+                        self.popularity[*i as usize] / self.popularity_scale,
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::BehaviorKind;
+    use std::collections::BTreeMap;
+
+    fn product(id: &str, title: &str, ts: i64) -> ProductEvent {
+        ProductEvent {
+            item_id: id.into(),
+            ts,
+            title: title.into(),
+            category: vec!["Beauty".into()],
+            brand: None,
+            price: None,
+            description: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    fn event(user: &str, item: &str, origin: Origin) -> EnrichedEvent {
+        EnrichedEvent {
+            event_id: format!("{user}-{item}"),
+            user_id: user.into(),
+            item_id: item.into(),
+            kind: BehaviorKind::Purchase,
+            ts: 10,
+            weight: 4.0,
+            origin,
+            synthetic: origin == Origin::Synthetic,
+            model_version: None,
+            rating: None,
+        }
+    }
+
+    #[test]
+    fn unknown_users_get_popular_and_fresh_items() {
+        let mut m = Online::new(OnlineConfig::default());
+        assert!(
+            m.recommend("nobody", 5).is_empty(),
+            "an empty model answers, with nothing"
+        );
+        for (i, t) in ["a", "b", "c"].iter().enumerate() {
+            m.apply_product(&product(t, &format!("item {t}"), i as i64));
+        }
+        for u in 0..5 {
+            m.apply(&event(&format!("u{u}"), "a", Origin::Real));
+        }
+        let recs: Vec<String> = m.recommend("nobody", 2).into_iter().map(|r| r.0).collect();
+        assert_eq!(recs, vec!["a", "c"], "most popular, then freshest");
+    }
+
+    #[test]
+    fn recommendations_exclude_what_the_user_has() {
+        let mut m = Online::new(OnlineConfig::default());
+        for t in ["a", "b", "c", "d"] {
+            m.apply_product(&product(t, t, 0));
+        }
+        m.apply(&event("u", "a", Origin::Real));
+        m.apply(&event("u", "b", Origin::Real));
+        let recs: Vec<String> = m.recommend("u", 10).into_iter().map(|r| r.0).collect();
+        assert_eq!(recs.len(), 2);
+        assert!(!recs.contains(&"a".to_string()) && !recs.contains(&"b".to_string()));
+    }
+
+    #[test]
+    fn a_new_product_is_similar_to_items_sharing_its_content_before_any_interaction() {
+        let mut m = Online::new(OnlineConfig::default());
+        m.apply_product(&product("polish-1", "OPI red nail polish lacquer", 0));
+        m.apply_product(&product("shampoo", "argan oil shampoo for dry hair", 0));
+        m.apply_product(&product("polish-2", "OPI pink nail polish lacquer", 1));
+        let sim = m.similar("polish-2", 2).unwrap();
+        assert_eq!(sim[0].0, "polish-1", "{sim:?}");
+        assert!(m.similar("unknown", 2).is_none());
+    }
+
+    #[test]
+    fn synthetic_weight_decays_as_real_interactions_arrive() {
+        let mut m = Online::new(OnlineConfig::default());
+        m.apply_product(&product("new", "new thing", 0));
+        m.apply_product(&product("other", "other thing", 0));
+        let first = m.apply(&event("s1", "new", Origin::Synthetic)).weight;
+        assert!(
+            (first - 2.0).abs() < 1e-6,
+            "4.0 * 0.5, no real evidence yet: {first}"
+        );
+        for u in 0..5 {
+            m.apply(&event(&format!("r{u}"), "new", Origin::Real));
+        }
+        let later = m.apply(&event("s2", "new", Origin::Synthetic)).weight;
+        assert!(
+            (later - 1.0).abs() < 1e-5,
+            "halved after 5 real interactions: {later}"
+        );
+    }
+}
