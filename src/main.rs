@@ -61,6 +61,19 @@ enum Command {
     /// Offline evaluation with the published protocols.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// The online recommender: learns from the topology's enriched and product topics, event by
+    /// event, and serves top-K over HTTP.
+    Recommender {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        #[arg(long, default_value = "warmstart-recommender")]
+        group_id: String,
+        /// Loopback by default.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Publish a shipped real data set onto Kafka as a timestamped stream of behaviour events,
     /// each item's product event at its first appearance.
     Replay {
@@ -268,6 +281,30 @@ async fn main() -> anyhow::Result<()> {
                 let doc = serde_json::json!({ "protocol": "GAR/ALDI cold-start, Amazon Beauty 5-core", "config": config, "rows": rows });
                 std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
             }
+        }
+        Command::Recommender {
+            topology,
+            bootstrap_servers,
+            group_id,
+            listen,
+        } => {
+            use warmstart::recommend::{online::OnlineConfig, service};
+            let mut t = load(&topology)?;
+            if let Some(b) = bootstrap_servers {
+                t.kafka.bootstrap_servers = b;
+            }
+            let state = service::state(OnlineConfig::default());
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "recommender serving /v1/recommendations, /v1/items/{{id}}/similar, /metrics");
+            let app = service::router(state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
+            service::consume(&t, &group_id, state, shutdown_signal()).await?;
         }
         Command::Replay {
             dataset,

@@ -12,4 +12,5 @@ pub mod bpr;
 pub mod features;
 pub mod hybrid;
 pub mod online;
+pub mod service;
 pub mod tower;

@@ -1,0 +1,325 @@
+//! `warmstart recommender`: the online model fed from Kafka, served over HTTP.
+//!
+//! One task consumes the enriched and accepted-product topics (its own consumer group) and
+//! applies each event to the model under a write lock taken once per batch of fetched records;
+//! the HTTP handlers take read locks. Offsets are committed after the events are applied (at
+//! least once: a restart re-applies at most the records since the last commit).
+
+use super::online::{Online, OnlineConfig};
+use crate::events::{EnrichedEvent, Origin, ProductEvent};
+use crate::kafka::consumer_config;
+use crate::topology::Topology;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// The largest `k` a request may ask for.
+pub const MAX_K: usize = 200;
+
+#[derive(Clone)]
+pub struct ServiceMetrics {
+    pub registry: Registry,
+    applied: IntCounterVec,
+    rejected: IntCounterVec,
+    update_seconds: Histogram,
+    request_seconds: HistogramVec,
+    users: IntGauge,
+    items: IntGauge,
+    freshness_ms: IntGauge,
+    ready: IntGauge,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    r.expect("metric definition is valid")
+}
+
+impl ServiceMetrics {
+    pub fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("warmstart_recommender".into()), None).expect("valid prefix");
+        let applied = must(IntCounterVec::new(
+            Opts::new(
+                "events_applied_total",
+                "Events applied to the model, by origin.",
+            ),
+            &["origin"],
+        ));
+        let rejected = must(IntCounterVec::new(
+            Opts::new(
+                "events_rejected_total",
+                "Records that did not decode, by topic.",
+            ),
+            &["topic"],
+        ));
+        let update_seconds = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "update_duration_seconds",
+                "Time to apply one event to the model.",
+            )
+            .buckets(prometheus::exponential_buckets(1e-7, 4.0, 12).expect("valid buckets")),
+        ));
+        let request_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "HTTP request latency, by endpoint.",
+            )
+            .buckets(prometheus::exponential_buckets(1e-5, 3.0, 12).expect("valid buckets")),
+            &["endpoint"],
+        ));
+        let users = must(IntGauge::new("users", "Users in the model."));
+        let items = must(IntGauge::new("items", "Items in the model."));
+        let freshness_ms = must(IntGauge::new(
+            "freshness_ms",
+            "Wall clock minus the timestamp of the newest applied event.",
+        ));
+        let ready = must(IntGauge::new(
+            "ready",
+            "1 once the consumer has an assignment.",
+        ));
+        for c in [
+            Box::new(applied.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rejected.clone()),
+            Box::new(update_seconds.clone()),
+            Box::new(request_seconds.clone()),
+            Box::new(users.clone()),
+            Box::new(items.clone()),
+            Box::new(freshness_ms.clone()),
+            Box::new(ready.clone()),
+        ] {
+            must(registry.register(c));
+        }
+        ServiceMetrics {
+            registry,
+            applied,
+            rejected,
+            update_seconds,
+            request_seconds,
+            users,
+            items,
+            freshness_ms,
+            ready,
+        }
+    }
+
+    fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for ServiceMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub model: Arc<RwLock<Online>>,
+    pub metrics: ServiceMetrics,
+}
+
+#[derive(serde::Deserialize)]
+pub struct KParam {
+    k: Option<usize>,
+}
+
+#[derive(serde::Serialize)]
+struct Scored {
+    item_id: String,
+    score: f32,
+}
+
+fn bad_request(msg: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": msg })),
+    )
+        .into_response()
+}
+
+fn check(id: &str, k: Option<usize>) -> Result<usize, Response> {
+    if id.is_empty() || id.len() > 256 {
+        return Err(bad_request("ids are 1 to 256 bytes".into()));
+    }
+    match k.unwrap_or(20) {
+        k @ 1..=MAX_K => Ok(k),
+        k => Err(bad_request(format!(
+            "k must be between 1 and {MAX_K}, got {k}"
+        ))),
+    }
+}
+
+async fn recommendations(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Query(q): Query<KParam>,
+) -> Response {
+    let started = Instant::now();
+    let k = match check(&user, q.k) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let recs = s
+        .model
+        .read()
+        .map(|m| m.recommend(&user, k))
+        .unwrap_or_default();
+    let body: Vec<Scored> = recs
+        .into_iter()
+        .map(|(item_id, score)| Scored { item_id, score })
+        .collect();
+    s.metrics
+        .request_seconds
+        .with_label_values(&["recommendations"])
+        .observe(started.elapsed().as_secs_f64());
+    Json(serde_json::json!({ "user_id": user, "items": body })).into_response()
+}
+
+async fn similar(
+    State(s): State<AppState>,
+    Path(item): Path<String>,
+    Query(q): Query<KParam>,
+) -> Response {
+    let started = Instant::now();
+    let k = match check(&item, q.k) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let found = s.model.read().ok().and_then(|m| m.similar(&item, k));
+    s.metrics
+        .request_seconds
+        .with_label_values(&["similar"])
+        .observe(started.elapsed().as_secs_f64());
+    match found {
+        Some(items) => {
+            let body: Vec<Scored> = items
+                .into_iter()
+                .map(|(item_id, score)| Scored { item_id, score })
+                .collect();
+            Json(serde_json::json!({ "item_id": item, "items": body })).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("unknown item {item}") })),
+        )
+            .into_response(),
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/recommendations/{user_id}", get(recommendations))
+        .route("/v1/items/{item_id}/similar", get(similar))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<AppState>| async move {
+                if s.metrics.ready.get() == 1 {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move { s.metrics.render() }),
+        )
+        .with_state(state)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Consumes the topology's enriched and accepted-product topics (JSON) into the model until
+/// `shutdown` resolves.
+pub async fn consume(
+    topology: &Topology,
+    group_id: &str,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let mut k = topology.kafka.clone();
+    k.group_id = group_id.to_owned();
+    let consumer: StreamConsumer = consumer_config(&k).create()?;
+    let enriched = topology.outputs.enriched.topic.clone();
+    let products = topology.outputs.products.topic.clone();
+    consumer.subscribe(&[&enriched, &products])?;
+    let mut commit_tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = commit_tick.tick() => {
+                if consumer.assignment().map(|a| a.count() > 0).unwrap_or(false) {
+                    state.metrics.ready.set(1);
+                }
+                let _ = consumer.commit_consumer_state(CommitMode::Async);
+                if let Ok(m) = state.model.read() {
+                    state.metrics.users.set(m.users() as i64);
+                    state.metrics.items.set(m.items() as i64);
+                    if m.newest_ts() > 0 {
+                        state.metrics.freshness_ms.set(now_ms() - m.newest_ts());
+                    }
+                }
+            }
+            msg = consumer.recv() => {
+                let m = match msg {
+                    Ok(m) => m,
+                    Err(e) => { tracing::warn!(error = %e, "consume error"); continue; }
+                };
+                let payload = m.payload().unwrap_or_default();
+                let mut model = match state.model.write() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                let started = Instant::now();
+                if m.topic() == products {
+                    match serde_json::from_slice::<ProductEvent>(payload) {
+                        Ok(p) => { model.apply_product(&p); }
+                        Err(_) => state.metrics.rejected.with_label_values(&[&products]).inc(),
+                    }
+                } else {
+                    match serde_json::from_slice::<EnrichedEvent>(payload) {
+                        Ok(e) => {
+                            model.apply(&e);
+                            let origin = if e.origin == Origin::Real { "real" } else { "synthetic" };
+                            state.metrics.applied.with_label_values(&[origin]).inc();
+                        }
+                        Err(_) => state.metrics.rejected.with_label_values(&[&enriched]).inc(),
+                    }
+                }
+                state.metrics.update_seconds.observe(started.elapsed().as_secs_f64());
+                state.metrics.ready.set(1);
+                // Applied synchronously before the next record is received, so the committed
+                // position never runs ahead of the model.
+                drop(model);
+            }
+        }
+    }
+    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    Ok(())
+}
+
+/// A fresh service state.
+pub fn state(config: OnlineConfig) -> AppState {
+    AppState {
+        model: Arc::new(RwLock::new(Online::new(config))),
+        metrics: ServiceMetrics::new(),
+    }
+}

@@ -1,0 +1,160 @@
+//! The online recommender behind the pipeline, on the real broker: real Beauty events go in
+//! through the pipeline, recommendations and similar items come out over HTTP, and a product
+//! published while it runs becomes servable.
+
+mod common;
+
+use common::*;
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use warmstart::data::{beauty, StreamEvent};
+use warmstart::kafka::publish::{publish_all, Publish};
+
+fn spawn_recommender(topology: &std::path::Path, group: &str, listen: &str) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["--log-format", "json", "recommender", "--topology"])
+            .arg(topology)
+            .args(["--group-id", group, "--listen", listen])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn warmstart recommender"),
+    )
+}
+
+fn metric(addr: &str, name: &str) -> f64 {
+    let (_, body) = http_get(addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("rec");
+    topics.create().await;
+    let topology = topics.write_topology(dir.path());
+    let _pipeline = spawn_pipeline(&topology, "");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _rec = spawn_recommender(&topology, &format!("{}-rec", topics.group), &addr);
+
+    let stream = beauty::load(
+        &warmstart::data::data_dir().join("beauty-5core"),
+        Some(3000),
+    )
+    .unwrap();
+    let mut records = Vec::new();
+    let mut history: HashMap<String, HashSet<String>> = HashMap::new();
+    for e in &stream {
+        match e {
+            StreamEvent::Behavior(b) => {
+                history
+                    .entry(b.user_id.clone())
+                    .or_default()
+                    .insert(b.item_id.clone());
+                records.push((
+                    topics.behavior.clone(),
+                    b.user_id.clone(),
+                    serde_json::to_vec(b).unwrap(),
+                ));
+            }
+            StreamEvent::Product(p) => records.push((
+                topics.products.clone(),
+                p.item_id.clone(),
+                serde_json::to_vec(p).unwrap(),
+            )),
+        }
+    }
+    publish_all(
+        &client(),
+        records.iter().map(|(t, k, p)| Publish {
+            topic: t,
+            key: k.as_bytes(),
+            payload: p,
+        }),
+    )
+    .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(&addr, "warmstart_recommender_events_applied_total") < 3000.0 {
+        assert!(
+            Instant::now() < deadline,
+            "recommender did not apply the 3,000 events"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(http_get(&addr, "/readyz").0, 200);
+
+    // A known user: 20 items, none of which the user already has.
+    let (user, seen) = history.iter().max_by_key(|(_, s)| s.len()).unwrap();
+    let (status, body) = http_get(&addr, &format!("/v1/recommendations/{user}?k=20"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let items: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 20);
+    assert!(
+        items.iter().all(|i| !seen.contains(*i)),
+        "recommended an item the user has"
+    );
+    // Unknown users get popular and fresh items, never an error; bad k is a 400.
+    let (status, body) = http_get(&addr, "/v1/recommendations/someone-new?k=5");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(http_get(&addr, "/v1/recommendations/u?k=0").0, 400);
+    assert_eq!(http_get(&addr, "/v1/items/no-such-item/similar").0, 404);
+
+    // A new product published now is served by /similar once it went through the pipeline.
+    let product = warmstart::events::ProductEvent {
+        item_id: "NEW-PRODUCT-1".into(),
+        ts: 1_400_000_000_000,
+        title: "OPI Nail Lacquer, Brand New Shade, 0.5 Fluid Ounce".into(),
+        category: vec!["Beauty".into()],
+        brand: None,
+        price: Some(9.5),
+        description: None,
+        attributes: Default::default(),
+    };
+    let payload = serde_json::to_vec(&product).unwrap();
+    let sent = Instant::now();
+    publish_all(
+        &client(),
+        [Publish {
+            topic: &topics.products,
+            key: b"NEW-PRODUCT-1",
+            payload: &payload,
+        }],
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = http_get(&addr, "/v1/items/NEW-PRODUCT-1/similar?k=5");
+        if status == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["items"].as_array().unwrap().len(), 5);
+            break;
+        }
+        assert!(Instant::now() < deadline, "new product never served");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "new product servable by /similar {:?} after it was produced",
+        sent.elapsed()
+    );
+}
