@@ -110,3 +110,29 @@ fn content_models_beat_random_on_a_catalogue_with_a_brand_signal() {
     );
     assert!(hybrid.warm.ndcg > random.warm.ndcg);
 }
+
+#[test]
+fn leave_one_out_holds_out_each_users_last_item() {
+    let s = stream();
+    let (train, test) = warmstart::eval::sequential::split(&s);
+    assert_eq!(test.len(), 200, "every user has 6 events");
+    assert_eq!(train.len(), 200 * 5);
+    let (user, item) = &test.iter().find(|(u, _)| u == "u7").unwrap();
+    assert_eq!(
+        (user.as_str(), item.as_str()),
+        ("u7", "i32"),
+        "u7's sixth purchase: item 2 + 5 * ((1 + 15) % 10) = 32"
+    );
+    assert!(!train
+        .iter()
+        .any(|b| b.user_id == "u7" && b.event_id == "7-5"));
+}
+
+#[test]
+fn prequential_scores_only_the_tail_and_learns_from_it() {
+    let r =
+        warmstart::eval::prequential::evaluate(&stream(), Default::default(), 0.9, 2, 1.0, false);
+    // 1,200 interactions, the last 120 after the cut; none repeats a user's item here.
+    assert_eq!(r.events, 120);
+    assert!((0.0..=1.0).contains(&r.hr10) && r.ndcg10 <= r.hr10);
+}

@@ -1,8 +1,12 @@
 //! Offline evaluation with the published protocols, so that the numbers compare with papers.
 //!
 //! - [`coldstart`]: the GAR / ALDI cold-start protocol (cold, warm and hybrid item settings).
+//! - [`sequential`]: next-item leave-one-out with full ranking (S3-Rec / ICLRec protocol).
+//! - [`prequential`]: predict-then-update over the last 10% of the stream (eALS protocol).
 //! - [`metrics`]: Precision, Recall, NDCG at K; HR and NDCG for leave-one-out.
 
 pub mod coldstart;
 pub mod metrics;
+pub mod prequential;
 pub mod rank;
+pub mod sequential;

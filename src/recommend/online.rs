@@ -105,6 +105,14 @@ impl Online {
         self.item_ids.len()
     }
 
+    /// Whether `user` already interacted with `item`.
+    pub fn has(&self, user: &str, item: &str) -> bool {
+        match (self.users.get(user), self.items.get(item)) {
+            (Some(&u), Some(&i)) => self.seen[u as usize].binary_search(&i).is_ok(),
+            _ => false,
+        }
+    }
+
     /// Timestamp of the newest applied event (for the freshness metric).
     pub fn newest_ts(&self) -> i64 {
         self.newest_ts
