@@ -73,6 +73,12 @@ enum Command {
         /// Loopback by default.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Keep the model and its input offsets in this file (restored at start, written every
+        /// --snapshot-interval-s and at shutdown). Without it the group's committed offsets are used.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        #[arg(long, default_value_t = 30)]
+        snapshot_interval_s: u64,
     },
     /// Publish a shipped real data set onto Kafka as a timestamped stream of behaviour events,
     /// each item's product event at its first appearance.
@@ -330,6 +336,8 @@ async fn main() -> anyhow::Result<()> {
             bootstrap_servers,
             group_id,
             listen,
+            snapshot,
+            snapshot_interval_s,
         } => {
             use warmstart::recommend::{online::OnlineConfig, service};
             let mut t = load(&topology)?;
@@ -347,7 +355,11 @@ async fn main() -> anyhow::Result<()> {
                     tracing::error!(error = %e, "HTTP server stopped");
                 }
             });
-            service::consume(&t, &group_id, state, shutdown_signal()).await?;
+            let policy = snapshot.map(|path| service::SnapshotPolicy {
+                path,
+                interval: std::time::Duration::from_secs(snapshot_interval_s.max(1)),
+            });
+            service::consume(&t, &group_id, state, policy, shutdown_signal()).await?;
         }
         Command::Replay {
             dataset,

@@ -12,11 +12,21 @@ use warmstart::data::{beauty, StreamEvent};
 use warmstart::kafka::publish::{publish_all, Publish};
 
 fn spawn_recommender(topology: &std::path::Path, group: &str, listen: &str) -> Proc {
+    spawn_recommender_with(topology, group, listen, &[])
+}
+
+fn spawn_recommender_with(
+    topology: &std::path::Path,
+    group: &str,
+    listen: &str,
+    extra: &[&str],
+) -> Proc {
     Proc(
         Command::new(env!("CARGO_BIN_EXE_warmstart"))
             .args(["--log-format", "json", "recommender", "--topology"])
             .arg(topology)
             .args(["--group-id", group, "--listen", listen])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -25,8 +35,11 @@ fn spawn_recommender(topology: &std::path::Path, group: &str, listen: &str) -> P
     )
 }
 
+/// The sum of a metric's series; 0 while the server is not listening yet.
 fn metric(addr: &str, name: &str) -> f64 {
-    let (_, body) = http_get(addr, "/metrics");
+    let Some(body) = http_get_ok(addr, "/metrics") else {
+        return 0.0;
+    };
     body.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -157,4 +170,122 @@ async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
         "new product servable by /similar {:?} after it was produced",
         sent.elapsed()
     );
+}
+
+fn wait_applied(addr: &str, n: f64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(addr, "warmstart_recommender_events_applied_total") < n {
+        assert!(
+            Instant::now() < deadline,
+            "recommender did not apply {n} events"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn publish_behavior(topics: &Topics, stream: &[StreamEvent]) {
+    let records: Vec<(String, String, Vec<u8>)> = stream
+        .iter()
+        .map(|e| match e {
+            StreamEvent::Behavior(b) => (
+                topics.behavior.clone(),
+                b.user_id.clone(),
+                serde_json::to_vec(b).unwrap(),
+            ),
+            StreamEvent::Product(p) => (
+                topics.products.clone(),
+                p.item_id.clone(),
+                serde_json::to_vec(p).unwrap(),
+            ),
+        })
+        .collect();
+    publish_all(
+        &client(),
+        records.iter().map(|(t, k, p)| Publish {
+            topic: t,
+            key: k.as_bytes(),
+            payload: p,
+        }),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_the_snapshot_neither_loses_nor_repeats_events() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("snap");
+    topics.create().await;
+    let topology = topics.write_topology(dir.path());
+    let _pipeline = spawn_pipeline(&topology, "");
+    let snap = dir.path().join("model.snap");
+    let args = [
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--snapshot-interval-s",
+        "1",
+    ];
+    let stream = beauty::load(
+        &warmstart::data::data_dir().join("beauty-5core"),
+        Some(2500),
+    )
+    .unwrap();
+    let cut = stream
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::Behavior(_)))
+        .take(2000)
+        .count();
+    let split_at = stream
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, StreamEvent::Behavior(_)))
+        .nth(cut - 1)
+        .unwrap()
+        .0
+        + 1;
+    publish_behavior(&topics, &stream[..split_at]);
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut first = spawn_recommender_with(&topology, "unused", &addr, &args);
+    wait_applied(&addr, 2000.0);
+    let user = "A1YJEY40YUW4SE";
+    let before = http_get(&addr, &format!("/v1/recommendations/{user}?k=20")).1;
+    assert!(sigterm_and_wait(&mut first).success());
+    assert!(snap.exists(), "a snapshot is written at shutdown");
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _second = spawn_recommender_with(&topology, "unused", &addr, &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get_ok(&addr, "/healthz").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "restarted recommender never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        metric(&addr, "warmstart_recommender_events_applied_total"),
+        0.0,
+        "nothing re-applied after the restart"
+    );
+    let after = http_get(&addr, &format!("/v1/recommendations/{user}?k=20")).1;
+    assert_eq!(
+        before, after,
+        "the restored model answers exactly as before the restart"
+    );
+
+    publish_behavior(&topics, &stream[split_at..]);
+    wait_applied(&addr, 500.0);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        metric(&addr, "warmstart_recommender_events_applied_total"),
+        500.0,
+        "only the new events are applied"
+    );
+}
+
+fn http_get_ok(addr: &str, path: &str) -> Option<String> {
+    std::net::TcpStream::connect(addr).ok()?;
+    Some(http_get(addr, path).1)
 }

@@ -5,7 +5,6 @@
 //! the online service and the offline evaluation run one code path, and an event updates the model
 //! in O(k) without retraining.
 
-use rand::rngs::StdRng;
 use rand::Rng;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -60,7 +59,7 @@ impl Factors {
     }
 
     /// Adds rows of small random values up to `n` rows.
-    pub fn grow(&mut self, n: usize, std: f32, rng: &mut StdRng) {
+    pub fn grow(&mut self, n: usize, std: f32, rng: &mut impl Rng) {
         while self.len() < n {
             for _ in 0..self.dim {
                 // Uniform with the requested standard deviation: sqrt(3) * std bounds.
@@ -95,7 +94,7 @@ impl Bpr {
     }
 
     /// Makes room for user and item indices below the given counts.
-    pub fn ensure(&mut self, users: usize, items: usize, rng: &mut StdRng) {
+    pub fn ensure(&mut self, users: usize, items: usize, rng: &mut impl Rng) {
         self.users.grow(users, self.config.init_std, rng);
         self.items.grow(items, self.config.init_std, rng);
         self.item_bias.resize(self.items.len(), 0.0);
@@ -137,7 +136,7 @@ impl Bpr {
         weight: f32,
         negatives: &[u32],
         seen: impl Fn(u32) -> bool,
-        rng: &mut StdRng,
+        rng: &mut impl Rng,
     ) -> f32 {
         let mut j = negatives[rng.random_range(0..negatives.len())];
         for _ in 0..8 {
@@ -153,6 +152,7 @@ impl Bpr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     #[test]

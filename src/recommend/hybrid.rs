@@ -9,7 +9,6 @@
 
 use super::bpr::{dot, BprConfig, Factors};
 use super::features::{Sparse, BUCKETS};
-use rand::rngs::StdRng;
 use rand::Rng;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,7 +44,7 @@ impl Hybrid {
         }
     }
 
-    pub fn ensure_users(&mut self, n: usize, rng: &mut StdRng) {
+    pub fn ensure_users(&mut self, n: usize, rng: &mut impl Rng) {
         self.users.grow(n, self.config.init_std, rng);
     }
 
@@ -61,7 +60,7 @@ impl Hybrid {
     }
 
     /// Randomises the tower's initial weights (zero weights would leave new items at zero).
-    pub fn init_tower(&mut self, rng: &mut StdRng) {
+    pub fn init_tower(&mut self, rng: &mut impl Rng) {
         let b = self.config.init_std * 3f32.sqrt();
         self.tower
             .iter_mut()
@@ -145,7 +144,7 @@ impl Hybrid {
         weight: f32,
         negatives: &[u32],
         seen: impl Fn(u32) -> bool,
-        rng: &mut StdRng,
+        rng: &mut impl Rng,
     ) -> f32 {
         let mut j = negatives[rng.random_range(0..negatives.len())];
         for _ in 0..8 {
@@ -166,6 +165,7 @@ impl Hybrid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     #[test]

@@ -13,4 +13,6 @@ pub mod features;
 pub mod hybrid;
 pub mod online;
 pub mod service;
+pub mod snapshot;
+pub mod splitmix;
 pub mod tower;

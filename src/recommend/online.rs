@@ -11,10 +11,9 @@
 use super::bpr::{dot, BprConfig};
 use super::features::{hashed, named_features};
 use super::hybrid::Hybrid;
+use super::splitmix::SplitMix64;
 use crate::eval::rank;
 use crate::events::{EnrichedEvent, Origin, ProductEvent};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -51,6 +50,7 @@ pub struct Applied {
     pub new_item: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Online {
     config: OnlineConfig,
     model: Hybrid,
@@ -69,12 +69,12 @@ pub struct Online {
     all_items: Vec<u32>,
     events: u64,
     newest_ts: i64,
-    rng: StdRng,
+    rng: SplitMix64,
 }
 
 impl Online {
     pub fn new(config: OnlineConfig) -> Self {
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut rng = SplitMix64::new(config.seed);
         let mut model = Hybrid::new(config.bpr.clone());
         model.init_tower(&mut rng);
         Online {

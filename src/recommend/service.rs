@@ -245,31 +245,100 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Snapshot(#[from] super::snapshot::SnapshotError),
+}
+
+/// Where and how often the model is snapshotted.
+pub struct SnapshotPolicy {
+    pub path: std::path::PathBuf,
+    pub interval: Duration,
+}
+
 /// Consumes the topology's enriched and accepted-product topics (JSON) into the model until
 /// `shutdown` resolves.
+///
+/// Without a snapshot policy the consumer joins `group_id` and commits its position (at least
+/// once). With one, the state lives in the snapshot: the model is restored from it, every
+/// partition is assigned at the offset stored with the model, and snapshots are written every
+/// interval and at shutdown, so a restart neither loses nor repeats an event.
 pub async fn consume(
     topology: &Topology,
     group_id: &str,
     state: AppState,
+    snapshots: Option<SnapshotPolicy>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), rdkafka::error::KafkaError> {
+) -> Result<(), ServiceError> {
+    use super::snapshot;
+    use rdkafka::{Offset, TopicPartitionList};
     let mut k = topology.kafka.clone();
     k.group_id = group_id.to_owned();
     let consumer: StreamConsumer = consumer_config(&k).create()?;
     let enriched = topology.outputs.enriched.topic.clone();
     let products = topology.outputs.products.topic.clone();
-    consumer.subscribe(&[&enriched, &products])?;
+    let mut offsets = snapshot::Offsets::new();
+    match &snapshots {
+        None => consumer.subscribe(&[&enriched, &products])?,
+        Some(policy) => {
+            if let Some(snap) = snapshot::load(&policy.path)? {
+                tracing::info!(path = %policy.path.display(), "model restored from snapshot");
+                offsets = snap.offsets;
+                *state.model.write().unwrap_or_else(|p| p.into_inner()) = snap.model;
+            }
+            let mut tpl = TopicPartitionList::new();
+            for topic in [&enriched, &products] {
+                let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+                for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                    let at = offsets.get(topic.as_str()).and_then(|o| o.get(&p.id()));
+                    tpl.add_partition_offset(
+                        topic,
+                        p.id(),
+                        at.map_or(Offset::Beginning, |&o| Offset::Offset(o)),
+                    )?;
+                }
+            }
+            consumer.assign(&tpl)?;
+        }
+    }
+    let mut snapshot_tick = tokio::time::interval(
+        snapshots
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |p| p.interval),
+    );
+    // Delay, not burst: a snapshot takes a while, and missed ticks firing back to back would
+    // starve the consumer (the select below is biased towards ticks).
+    snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    snapshot_tick.tick().await;
+    let save = |offsets: &snapshot::Offsets| -> Result<(), ServiceError> {
+        if let Some(policy) = &snapshots {
+            let model = state.model.read().unwrap_or_else(|p| p.into_inner());
+            tokio::task::block_in_place(|| snapshot::save(&policy.path, &model, offsets))?;
+        }
+        Ok(())
+    };
     let mut commit_tick = tokio::time::interval(Duration::from_secs(1));
+    commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
+        // Not biased: a busy input must not starve the ticks, nor the ticks the input.
         tokio::select! {
-            biased;
             _ = &mut shutdown => break,
+            _ = snapshot_tick.tick() => {
+                save(&offsets)?;
+                // A full period from the end of the save, however long it took.
+                snapshot_tick.reset();
+            }
             _ = commit_tick.tick() => {
                 if consumer.assignment().map(|a| a.count() > 0).unwrap_or(false) {
                     state.metrics.ready.set(1);
                 }
-                let _ = consumer.commit_consumer_state(CommitMode::Async);
+                if snapshots.is_none() {
+                    let _ = consumer.commit_consumer_state(CommitMode::Async);
+                }
                 if let Ok(m) = state.model.read() {
                     state.metrics.users.set(m.users() as i64);
                     state.metrics.items.set(m.items() as i64);
@@ -307,12 +376,17 @@ pub async fn consume(
                 state.metrics.update_seconds.observe(started.elapsed().as_secs_f64());
                 state.metrics.ready.set(1);
                 // Applied synchronously before the next record is received, so the committed
-                // position never runs ahead of the model.
+                // position (or the snapshot's offsets) never runs ahead of the model.
                 drop(model);
+                offsets.entry(m.topic().to_owned()).or_default().insert(m.partition(), m.offset() + 1);
             }
         }
     }
-    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    if snapshots.is_some() {
+        save(&offsets)?;
+    } else {
+        let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    }
     Ok(())
 }
 
