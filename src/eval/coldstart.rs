@@ -202,6 +202,55 @@ impl Scorer for ContentKnn {
     }
 }
 
+/// `epochs` passes of BPR steps over the shuffled training pairs, negatives drawn from the warm
+/// items; `observe(u, i, warm, seen, rng)` makes one step and returns its loss. Returns the
+/// training curve (mean loss per epoch) and the warm item list.
+fn train_epochs(
+    split: &Split,
+    epochs: usize,
+    label: &str,
+    progress: bool,
+    rng: &mut StdRng,
+    mut observe: impl FnMut(usize, usize, &[u32], &[u32], &mut StdRng) -> f32,
+) -> (Vec<(usize, f32)>, Vec<u32>) {
+    let train_by_user = split.train_by_user();
+    let warm: Vec<u32> = (0..split.n_items as u32)
+        .filter(|&i| !split.cold[i as usize])
+        .collect();
+    let mut pairs = split.train.clone();
+    let bar = if progress {
+        ProgressBar::new(epochs as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{label} {{bar:30}} {{pos}}/{{len}} epochs  loss {{msg}}"
+        ))
+        .expect("valid template"),
+    );
+    let mut curve = Vec::new();
+    for epoch in 0..epochs {
+        pairs.shuffle(rng);
+        let mut loss = 0.0;
+        for &(u, i) in &pairs {
+            loss += observe(
+                u as usize,
+                i as usize,
+                &warm,
+                &train_by_user[u as usize],
+                rng,
+            );
+        }
+        let mean = loss / pairs.len().max(1) as f32;
+        curve.push((epoch + 1, mean));
+        bar.set_message(format!("{mean:.4}"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    (curve, warm)
+}
+
 /// BPR matrix factorisation for warm items, the content tower's vectors for cold ones.
 pub struct MfTower {
     pub bpr: Bpr,
@@ -216,41 +265,16 @@ impl MfTower {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut bpr = Bpr::new(config.bpr.clone());
         bpr.ensure(split.n_users, split.n_items, &mut rng);
-        let train_by_user = split.train_by_user();
-        let warm: Vec<u32> = (0..split.n_items as u32)
-            .filter(|&i| !split.cold[i as usize])
-            .collect();
-        let mut pairs = split.train.clone();
-        let bar = if progress {
-            ProgressBar::new(config.epochs as u64)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("MF {bar:30} {pos}/{len} epochs  loss {msg}")
-                .expect("valid template"),
+        let (curve, warm) = train_epochs(
+            split,
+            config.epochs,
+            "MF",
+            progress,
+            &mut rng,
+            |u, i, warm, seen, rng| {
+                bpr.observe(u, i, 1.0, warm, |j| seen.binary_search(&j).is_ok(), rng)
+            },
         );
-        let mut curve = Vec::new();
-        for epoch in 0..config.epochs {
-            pairs.shuffle(&mut rng);
-            let mut loss = 0.0;
-            for &(u, i) in &pairs {
-                let seen = &train_by_user[u as usize];
-                loss += bpr.observe(
-                    u as usize,
-                    i as usize,
-                    1.0,
-                    &warm,
-                    |j| seen.binary_search(&j).is_ok(),
-                    &mut rng,
-                );
-            }
-            let mean = loss / pairs.len().max(1) as f32;
-            curve.push((epoch + 1, mean));
-            bar.set_message(format!("{mean:.4}"));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
 
         let xs: Vec<Sparse> = split.features.iter().map(|f| hashed(f)).collect();
         let targets: Vec<(&Sparse, &[f32])> = warm
@@ -398,41 +422,16 @@ impl HybridMf {
         for f in &split.features {
             m.add_item(hashed(f));
         }
-        let train_by_user = split.train_by_user();
-        let warm: Vec<u32> = (0..split.n_items as u32)
-            .filter(|&i| !split.cold[i as usize])
-            .collect();
-        let mut pairs = split.train.clone();
-        let bar = if progress {
-            ProgressBar::new(config.epochs as u64)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("hybrid MF {bar:30} {pos}/{len} epochs  loss {msg}")
-                .expect("valid template"),
+        let (curve, warm) = train_epochs(
+            split,
+            config.epochs,
+            "hybrid MF",
+            progress,
+            &mut rng,
+            |u, i, warm, seen, rng| {
+                m.observe(u, i, 1.0, warm, |j| seen.binary_search(&j).is_ok(), rng)
+            },
         );
-        let mut curve = Vec::new();
-        for epoch in 0..config.epochs {
-            pairs.shuffle(&mut rng);
-            let mut loss = 0.0;
-            for &(u, i) in &pairs {
-                let seen = &train_by_user[u as usize];
-                loss += m.observe(
-                    u as usize,
-                    i as usize,
-                    1.0,
-                    &warm,
-                    |j| seen.binary_search(&j).is_ok(),
-                    &mut rng,
-                );
-            }
-            let mean = loss / pairs.len().max(1) as f32;
-            curve.push((epoch + 1, mean));
-            bar.set_message(format!("{mean:.4}"));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
         let dim = config.bpr.dim;
         let mut item_vectors = vec![0.0; split.n_items * dim];
         for i in 0..split.n_items {

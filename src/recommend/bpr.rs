@@ -138,15 +138,28 @@ impl Bpr {
         seen: impl Fn(u32) -> bool,
         rng: &mut impl Rng,
     ) -> f32 {
-        let mut j = negatives[rng.random_range(0..negatives.len())];
-        for _ in 0..8 {
-            if !seen(j) && j as usize != i {
-                break;
-            }
-            j = negatives[rng.random_range(0..negatives.len())];
-        }
+        let j = sample_negative(i, negatives, seen, rng);
         self.step(u, i, j as usize, weight)
     }
+}
+
+/// A negative item for positive `i`: drawn uniformly from `negatives`, redrawn up to eight times
+/// while it is `i` or `seen`. The cap keeps a step O(1) for heavy users; a rare seen negative
+/// only weakens one step.
+pub fn sample_negative(
+    i: usize,
+    negatives: &[u32],
+    seen: impl Fn(u32) -> bool,
+    rng: &mut impl Rng,
+) -> u32 {
+    let mut j = negatives[rng.random_range(0..negatives.len())];
+    for _ in 0..8 {
+        if !seen(j) && j as usize != i {
+            break;
+        }
+        j = negatives[rng.random_range(0..negatives.len())];
+    }
+    j
 }
 
 #[cfg(test)]

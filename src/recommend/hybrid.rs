@@ -7,7 +7,7 @@
 //! strength through their features (which matters on sparse catalogues), and a brand-new item gets
 //! v_i = W x_i, with e_i = 0, the moment its product event arrives.
 
-use super::bpr::{dot, BprConfig, Factors};
+use super::bpr::{dot, sample_negative, BprConfig, Factors};
 use super::features::{Sparse, BUCKETS};
 use rand::Rng;
 
@@ -146,13 +146,7 @@ impl Hybrid {
         seen: impl Fn(u32) -> bool,
         rng: &mut impl Rng,
     ) -> f32 {
-        let mut j = negatives[rng.random_range(0..negatives.len())];
-        for _ in 0..8 {
-            if !seen(j) && j as usize != i {
-                break;
-            }
-            j = negatives[rng.random_range(0..negatives.len())];
-        }
+        let j = sample_negative(i, negatives, seen, rng);
         let p = self.item_dropout;
         let cold = [
             p > 0.0 && rng.random::<f32>() < p,
