@@ -62,46 +62,18 @@ async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
         Some(3000),
     )
     .unwrap();
-    let mut records = Vec::new();
     let mut history: HashMap<String, HashSet<String>> = HashMap::new();
     for e in &stream {
-        match e {
-            StreamEvent::Behavior(b) => {
-                history
-                    .entry(b.user_id.clone())
-                    .or_default()
-                    .insert(b.item_id.clone());
-                records.push((
-                    topics.behavior.clone(),
-                    b.user_id.clone(),
-                    serde_json::to_vec(b).unwrap(),
-                ));
-            }
-            StreamEvent::Product(p) => records.push((
-                topics.products.clone(),
-                p.item_id.clone(),
-                serde_json::to_vec(p).unwrap(),
-            )),
+        if let StreamEvent::Behavior(b) = e {
+            history
+                .entry(b.user_id.clone())
+                .or_default()
+                .insert(b.item_id.clone());
         }
     }
-    publish_all(
-        &client(),
-        records.iter().map(|(t, k, p)| Publish {
-            topic: t,
-            key: k.as_bytes(),
-            payload: p,
-        }),
-    )
-    .unwrap();
+    publish_behavior(&topics, &stream);
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while metric(&addr, "warmstart_recommender_events_applied_total") < 3000.0 {
-        assert!(
-            Instant::now() < deadline,
-            "recommender did not apply the 3,000 events"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_applied(&addr, 3000.0);
     assert_eq!(http_get(&addr, "/readyz").0, 200);
 
     // A known user: 20 items, none of which the user already has.
