@@ -251,17 +251,54 @@ fn train_epochs(
     (curve, warm)
 }
 
-/// BPR matrix factorisation for warm items, the content tower's vectors for cold ones.
-pub struct MfTower {
-    pub bpr: Bpr,
-    /// Item vectors used for scoring: learnt for warm items, from the tower for cold items.
+/// A factorised model ready to score: user factors, one vector and bias per item.
+pub struct Factorised {
+    pub name: &'static str,
+    pub dim: usize,
+    pub users: Vec<f32>,
     pub item_vectors: Vec<f32>,
     pub item_bias: Vec<f32>,
+    /// Mean training loss per epoch.
     pub curve: Vec<(usize, f32)>,
 }
 
+impl Factorised {
+    /// Cold items were never trained on, so their bias is the warm items' mean, not the initial 0.
+    fn with_cold_bias(mut self, split: &Split, warm: &[u32]) -> Self {
+        let warm_bias = warm
+            .iter()
+            .map(|&i| self.item_bias[i as usize])
+            .sum::<f32>()
+            / warm.len().max(1) as f32;
+        for (b, cold) in self.item_bias.iter_mut().zip(&split.cold) {
+            if *cold {
+                *b = warm_bias;
+            }
+        }
+        self
+    }
+}
+
+impl Scorer for Factorised {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn scores(&self, user: u32, out: &mut [f32]) {
+        let d = self.dim;
+        let u = &self.users[user as usize * d..(user as usize + 1) * d];
+        for (i, s) in out.iter_mut().enumerate() {
+            *s = crate::recommend::bpr::dot(u, &self.item_vectors[i * d..(i + 1) * d])
+                + self.item_bias[i];
+        }
+    }
+}
+
+/// BPR matrix factorisation for warm items, the content tower (fitted afterwards to the warm
+/// items' vectors) for cold ones.
+pub struct MfTower;
+
 impl MfTower {
-    pub fn fit(split: &Split, config: &Config, progress: bool) -> Self {
+    pub fn fit(split: &Split, config: &Config, progress: bool) -> Factorised {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut bpr = Bpr::new(config.bpr.clone());
         bpr.ensure(split.n_users, split.n_items, &mut rng);
@@ -275,7 +312,6 @@ impl MfTower {
                 bpr.observe(u, i, 1.0, warm, |j| seen.binary_search(&j).is_ok(), rng)
             },
         );
-
         let xs: Vec<Sparse> = split.features.iter().map(|f| hashed(f)).collect();
         let targets: Vec<(&Sparse, &[f32])> = warm
             .iter()
@@ -283,37 +319,20 @@ impl MfTower {
             .collect();
         let mut tower = Tower::new(config.bpr.dim);
         tower.fit(&targets, config.tower_epochs, 0.05, 1e-5, &mut rng);
-        let warm_bias =
-            warm.iter().map(|&i| bpr.item_bias[i as usize]).sum::<f32>() / warm.len().max(1) as f32;
+        let dim = config.bpr.dim;
         let mut item_vectors = bpr.items.data.clone();
-        let mut item_bias = bpr.item_bias.clone();
-        for i in 0..split.n_items {
-            if split.cold[i] {
-                let v = tower.embed(&xs[i]);
-                item_vectors[i * config.bpr.dim..(i + 1) * config.bpr.dim].copy_from_slice(&v);
-                item_bias[i] = warm_bias;
-            }
+        for i in (0..split.n_items).filter(|&i| split.cold[i]) {
+            item_vectors[i * dim..(i + 1) * dim].copy_from_slice(&tower.embed(&xs[i]));
         }
-        MfTower {
-            bpr,
+        Factorised {
+            name: "MF + content tower",
+            dim,
+            users: bpr.users.data,
             item_vectors,
-            item_bias,
+            item_bias: bpr.item_bias,
             curve,
         }
-    }
-}
-
-impl Scorer for MfTower {
-    fn name(&self) -> &str {
-        "MF + content tower"
-    }
-    fn scores(&self, user: u32, out: &mut [f32]) {
-        let u = self.bpr.users.row(user as usize);
-        let dim = u.len();
-        for (i, s) in out.iter_mut().enumerate() {
-            *s = crate::recommend::bpr::dot(u, &self.item_vectors[i * dim..(i + 1) * dim])
-                + self.item_bias[i];
-        }
+        .with_cold_bias(split, &warm)
     }
 }
 
@@ -403,16 +422,10 @@ pub fn render(rows: &[Row]) -> String {
 }
 
 /// The hybrid model (item vector = own embedding + content tower), trained jointly by BPR.
-pub struct HybridMf {
-    pub users: Vec<f32>,
-    pub item_vectors: Vec<f32>,
-    pub item_bias: Vec<f32>,
-    pub dim: usize,
-    pub curve: Vec<(usize, f32)>,
-}
+pub struct HybridMf;
 
 impl HybridMf {
-    pub fn fit(split: &Split, config: &Config, progress: bool) -> Self {
+    pub fn fit(split: &Split, config: &Config, progress: bool) -> Factorised {
         use crate::recommend::hybrid::Hybrid;
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut m = Hybrid::new(config.bpr.clone());
@@ -437,34 +450,14 @@ impl HybridMf {
         for i in 0..split.n_items {
             m.item_vector(i, &mut item_vectors[i * dim..(i + 1) * dim]);
         }
-        let warm_bias =
-            warm.iter().map(|&i| m.item_bias[i as usize]).sum::<f32>() / warm.len().max(1) as f32;
-        let mut item_bias = m.item_bias.clone();
-        for i in 0..split.n_items {
-            if split.cold[i] {
-                item_bias[i] = warm_bias;
-            }
-        }
-        HybridMf {
+        Factorised {
+            name: "hybrid MF (e_i + tower)",
+            dim,
             users: m.users.data,
             item_vectors,
-            item_bias,
-            dim,
+            item_bias: m.item_bias,
             curve,
         }
-    }
-}
-
-impl Scorer for HybridMf {
-    fn name(&self) -> &str {
-        "hybrid MF (e_i + tower)"
-    }
-    fn scores(&self, user: u32, out: &mut [f32]) {
-        let d = self.dim;
-        let u = &self.users[user as usize * d..(user as usize + 1) * d];
-        for (i, s) in out.iter_mut().enumerate() {
-            *s = crate::recommend::bpr::dot(u, &self.item_vectors[i * d..(i + 1) * d])
-                + self.item_bias[i];
-        }
+        .with_cold_bias(split, &warm)
     }
 }

@@ -160,46 +160,25 @@ fn check(id: &str, k: Option<usize>) -> Result<usize, Response> {
     }
 }
 
-async fn recommendations(
-    State(s): State<AppState>,
-    Path(user): Path<String>,
-    Query(q): Query<KParam>,
+/// Validates the request, runs `query` under the model's read lock, records the latency under
+/// `endpoint`, and renders `{ <id_field>: id, items: [...] }`, or 404 when `query` finds nothing.
+fn top_k_response(
+    s: &AppState,
+    endpoint: &str,
+    id_field: &str,
+    id: String,
+    k: Option<usize>,
+    query: impl FnOnce(&Online, &str, usize) -> Option<Vec<(String, f32)>>,
 ) -> Response {
     let started = Instant::now();
-    let k = match check(&user, q.k) {
+    let k = match check(&id, k) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let recs = s
-        .model
-        .read()
-        .map(|m| m.recommend(&user, k))
-        .unwrap_or_default();
-    let body: Vec<Scored> = recs
-        .into_iter()
-        .map(|(item_id, score)| Scored { item_id, score })
-        .collect();
+    let found = s.model.read().ok().and_then(|m| query(&m, &id, k));
     s.metrics
         .request_seconds
-        .with_label_values(&["recommendations"])
-        .observe(started.elapsed().as_secs_f64());
-    Json(serde_json::json!({ "user_id": user, "items": body })).into_response()
-}
-
-async fn similar(
-    State(s): State<AppState>,
-    Path(item): Path<String>,
-    Query(q): Query<KParam>,
-) -> Response {
-    let started = Instant::now();
-    let k = match check(&item, q.k) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    let found = s.model.read().ok().and_then(|m| m.similar(&item, k));
-    s.metrics
-        .request_seconds
-        .with_label_values(&["similar"])
+        .with_label_values(&[endpoint])
         .observe(started.elapsed().as_secs_f64());
     match found {
         Some(items) => {
@@ -207,14 +186,35 @@ async fn similar(
                 .into_iter()
                 .map(|(item_id, score)| Scored { item_id, score })
                 .collect();
-            Json(serde_json::json!({ "item_id": item, "items": body })).into_response()
+            Json(serde_json::json!({ id_field: id, "items": body })).into_response()
         }
         None => (
             StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": format!("unknown item {item}") })),
+            Json(serde_json::json!({ "error": format!("unknown {id_field} {id}") })),
         )
             .into_response(),
     }
+}
+
+async fn recommendations(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Query(q): Query<KParam>,
+) -> Response {
+    // Unknown users get popular and fresh items: never a 404.
+    top_k_response(&s, "recommendations", "user_id", user, q.k, |m, u, k| {
+        Some(m.recommend(u, k))
+    })
+}
+
+async fn similar(
+    State(s): State<AppState>,
+    Path(item): Path<String>,
+    Query(q): Query<KParam>,
+) -> Response {
+    top_k_response(&s, "similar", "item_id", item, q.k, |m, i, k| {
+        m.similar(i, k)
+    })
 }
 
 pub fn router(state: AppState) -> Router {
