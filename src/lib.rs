@@ -3,7 +3,8 @@
 //! The folders read as the architecture: `events` (the data model), `codec` (bytes <-> events),
 //! `topology` (the pipeline config), `pipeline` (stages and the consume-transform-produce loop),
 //! `kafka` (clients, topics, the embedded mock cluster), `observe` (logs, metrics, HTTP), `data`
-//! (the shipped real data sets), `torch` (the libtorch runtime).
+//! (the shipped real data sets), `recommend` (the online recommender: models, state, HTTP service),
+//! `eval` (offline evaluations with published protocols), `torch` (the libtorch runtime).
 
 pub mod codec;
 pub mod data;

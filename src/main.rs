@@ -288,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
             json,
         }) => {
             use warmstart::eval::coldstart::*;
+            use warmstart::eval::weighted::{WithContent, BETA_GRID};
             let config = Config {
                 seed,
                 epochs,
@@ -313,21 +314,45 @@ async fn main() -> anyhow::Result<()> {
                 split.cold_test.len()
             );
             let mf = MfTower::fit(&split, &config, true);
-            let hybrid = HybridMf::fit(&split, &config, true);
-            let models: Vec<Box<dyn Scorer>> = vec![
+            use warmstart::recommend::hybrid::ItemVector;
+            let hybrid = HybridMf::fit(&split, &config, ItemVector::Additive, true);
+            let online = HybridMf::fit(&split, &config, ItemVector::Fallback, true);
+            let mut tuning = Vec::new();
+            let mut with_content = Vec::new();
+            for base in [&mf, &hybrid, &online] {
+                let mut m = WithContent::new(&split, base.clone(), 0.0);
+                for (beta, row) in m.tune(&split, &BETA_GRID) {
+                    eprintln!(
+                        "validation {:<34} beta {beta:>5}: hybrid NDCG@20 {:.4}",
+                        m.name(),
+                        row.hybrid.ndcg
+                    );
+                    tuning.push(
+                        serde_json::json!({"model": m.name(), "beta": beta, "validation": row}),
+                    );
+                }
+                with_content.push(m);
+            }
+            let mut models: Vec<Box<dyn Scorer>> = vec![
                 Box::new(Random { seed }),
                 Box::new(Popularity::fit(&split)),
                 Box::new(ContentKnn::fit(&split)),
                 Box::new(mf),
                 Box::new(hybrid),
+                Box::new(online),
             ];
+            models.extend(
+                with_content
+                    .into_iter()
+                    .map(|m| Box::new(m) as Box<dyn Scorer>),
+            );
             let rows: Vec<Row> = models
                 .iter()
                 .map(|m| evaluate(&split, m.as_ref(), true))
                 .collect();
             println!("{}", render(&rows));
             if let Some(path) = json {
-                let doc = serde_json::json!({ "protocol": "GAR/ALDI cold-start, Amazon Beauty 5-core", "config": config, "rows": rows });
+                let doc = serde_json::json!({ "protocol": "GAR/ALDI cold-start, Amazon Beauty 5-core", "config": config, "rows": rows, "beta_tuning": tuning });
                 std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
             }
         }

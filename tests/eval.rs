@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, HashSet};
 use warmstart::data::StreamEvent;
 use warmstart::eval::coldstart::*;
+use warmstart::eval::weighted::WithContent;
 use warmstart::events::{BehaviorEvent, BehaviorKind, ProductEvent};
+use warmstart::recommend::hybrid::ItemVector;
 
 /// 50 items in 5 brands; 200 users who each buy 6 items of one brand.
 fn stream() -> Vec<StreamEvent> {
@@ -101,14 +103,28 @@ fn content_models_beat_random_on_a_catalogue_with_a_brand_signal() {
         epochs: 30,
         ..Default::default()
     };
-    let hybrid = evaluate(&split, &HybridMf::fit(&split, &config, false), false);
-    assert!(
-        hybrid.cold.ndcg > random.cold.ndcg,
-        "hybrid {:?} random {:?}",
-        hybrid.cold,
-        random.cold
-    );
-    assert!(hybrid.warm.ndcg > random.warm.ndcg);
+    for mode in [ItemVector::Additive, ItemVector::Fallback] {
+        let fitted = HybridMf::fit(&split, &config, mode, false);
+        let hybrid = evaluate(&split, &fitted, false);
+        assert!(
+            hybrid.cold.ndcg > random.cold.ndcg,
+            "{mode:?} {:?} random {:?}",
+            hybrid.cold,
+            random.cold
+        );
+        assert!(hybrid.warm.ndcg > random.warm.ndcg, "{mode:?}");
+        // The content match on top, weighted on validation, is no worse there than either part.
+        let mut with = WithContent::new(&split, fitted, 0.0);
+        let tried = with.tune(&split, &[0.0, 4.0, 16.0, 1e6]);
+        let best = tried
+            .iter()
+            .find(|t| t.0 == with.beta)
+            .unwrap()
+            .1
+            .hybrid
+            .ndcg;
+        assert!(tried.iter().all(|t| t.1.hybrid.ndcg <= best), "{mode:?}");
+    }
 }
 
 #[test]

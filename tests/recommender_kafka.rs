@@ -35,6 +35,43 @@ fn spawn_recommender_with(
     )
 }
 
+/// A pipeline and a recommender on fresh topics; the processes stop when it is dropped.
+struct Service {
+    topics: Topics,
+    addr: String,
+    _dir: tempfile::TempDir,
+    _pipeline: Proc,
+    _recommender: Proc,
+}
+
+impl Service {
+    async fn start(name: &str, partitions: i32) -> Self {
+        require_broker();
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::new(name);
+        topics.create_with_partitions(partitions).await;
+        let topology = topics.write_topology(dir.path());
+        let pipeline = spawn_pipeline(&topology, "");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let recommender = spawn_recommender(&topology, &format!("{}-rec", topics.group), &addr);
+        Service {
+            topics,
+            addr,
+            _dir: dir,
+            _pipeline: pipeline,
+            _recommender: recommender,
+        }
+    }
+}
+
+fn beauty_stream(limit: usize) -> Vec<StreamEvent> {
+    beauty::load(
+        &warmstart::data::data_dir().join("beauty-5core"),
+        Some(limit),
+    )
+    .unwrap()
+}
+
 /// The sum of a metric's series; 0 while the server is not listening yet.
 fn metric(addr: &str, name: &str) -> f64 {
     let Some(body) = http_get_ok(addr, "/metrics") else {
@@ -48,20 +85,9 @@ fn metric(addr: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
-    require_broker();
-    let dir = tempfile::tempdir().unwrap();
-    let topics = Topics::new("rec");
-    topics.create().await;
-    let topology = topics.write_topology(dir.path());
-    let _pipeline = spawn_pipeline(&topology, "");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _rec = spawn_recommender(&topology, &format!("{}-rec", topics.group), &addr);
-
-    let stream = beauty::load(
-        &warmstart::data::data_dir().join("beauty-5core"),
-        Some(3000),
-    )
-    .unwrap();
+    let service = Service::start("rec", 4).await;
+    let (topics, addr) = (&service.topics, service.addr.as_str());
+    let stream = beauty_stream(3000);
     let mut history: HashMap<String, HashSet<String>> = HashMap::new();
     for e in &stream {
         if let StreamEvent::Behavior(b) = e {
@@ -197,11 +223,7 @@ async fn a_restart_from_the_snapshot_neither_loses_nor_repeats_events() {
         "--snapshot-interval-s",
         "1",
     ];
-    let stream = beauty::load(
-        &warmstart::data::data_dir().join("beauty-5core"),
-        Some(2500),
-    )
-    .unwrap();
+    let stream = beauty_stream(2500);
     let cut = stream
         .iter()
         .filter(|e| matches!(e, StreamEvent::Behavior(_)))
@@ -260,4 +282,97 @@ async fn a_restart_from_the_snapshot_neither_loses_nor_repeats_events() {
 fn http_get_ok(addr: &str, path: &str) -> Option<String> {
     std::net::TcpStream::connect(addr).ok()?;
     Some(http_get(addr, path).1)
+}
+
+/// Top-k lists from the service and from an in-process model: same items in the same order,
+/// scores equal up to JSON's float printing.
+fn assert_same_answers(addr: &str, path: &str, expected: &[(String, f32)]) {
+    let (status, body) = http_get(addr, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let got: Vec<(String, f64)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["item_id"].as_str().unwrap().to_owned(),
+                i["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let got_ids: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    let want_ids: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(got_ids, want_ids, "{path}");
+    for ((_, g), (_, w)) in got.iter().zip(expected) {
+        assert!(
+            (g - *w as f64).abs() <= 1e-5 * (1.0 + g.abs()),
+            "{path}: {g} vs {w}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_answers_like_the_in_process_model_on_the_same_events() {
+    // One partition per topic: the service then applies the enriched events in topic order, which
+    // is the order the in-process model below applies them in.
+    let service = Service::start("same", 1).await;
+    let (topics, addr) = (&service.topics, service.addr.as_str());
+    let stream = beauty_stream(4000);
+    // Products first and all applied, then behaviour: the service sees every item's content
+    // before its first interaction, as the in-process model does.
+    let (products, behavior): (Vec<StreamEvent>, Vec<StreamEvent>) = stream
+        .into_iter()
+        .partition(|e| matches!(e, StreamEvent::Product(_)));
+    publish_behavior(&topics, &products);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&addr, "warmstart_recommender_items") < products.len() as f64 {
+        assert!(Instant::now() < deadline, "products never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    publish_behavior(&topics, &behavior);
+    wait_applied(&addr, behavior.len() as f64);
+
+    // The in-process model, fed what the service consumed, read back from the broker.
+    let mut model = warmstart::recommend::online::Online::new(Default::default());
+    for r in read_all(&topics.accepted) {
+        model.apply_product(&serde_json::from_slice(&r.payload).unwrap());
+    }
+    let enriched = read_all(&topics.enriched);
+    assert_eq!(enriched.len(), behavior.len(), "every event enriched once");
+    for r in &enriched {
+        model.apply(&serde_json::from_slice(&r.payload).unwrap());
+    }
+
+    let mut users: Vec<String> = behavior
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Behavior(b) => Some(b.user_id.clone()),
+            _ => None,
+        })
+        .collect();
+    users.sort();
+    users.dedup();
+    for user in users.iter().step_by(users.len() / 40) {
+        assert_same_answers(
+            &addr,
+            &format!("/v1/recommendations/{user}?k=20"),
+            &model.recommend(user, 20),
+        );
+    }
+    assert_same_answers(
+        &addr,
+        "/v1/recommendations/a-user-never-seen?k=10",
+        &model.recommend("a-user-never-seen", 10),
+    );
+    for p in products.iter().step_by(products.len() / 20) {
+        let StreamEvent::Product(p) = p else {
+            unreachable!()
+        };
+        assert_same_answers(
+            &addr,
+            &format!("/v1/items/{}/similar?k=10", p.item_id),
+            &model.similar(&p.item_id, 10).unwrap(),
+        );
+    }
 }

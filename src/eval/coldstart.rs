@@ -15,6 +15,7 @@ use super::rank;
 use crate::data::StreamEvent;
 use crate::recommend::bpr::{Bpr, BprConfig};
 use crate::recommend::features::{hashed, named_features, Sparse, Tfidf, BUCKETS};
+use crate::recommend::hybrid::{Hybrid, ItemVector};
 use crate::recommend::tower::Tower;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -252,6 +253,7 @@ fn train_epochs(
 }
 
 /// A factorised model ready to score: user factors, one vector and bias per item.
+#[derive(Clone)]
 pub struct Factorised {
     pub name: &'static str,
     pub dim: usize,
@@ -352,11 +354,26 @@ fn by_user(pairs: &[(u32, u32)], n_users: usize) -> Vec<HashSet<u32>> {
     by
 }
 
-/// Evaluates `model` in the three settings.
+/// Evaluates `model` in the three settings on the test pairs.
 pub fn evaluate(split: &Split, model: &dyn Scorer, progress: bool) -> Row {
+    evaluate_on(split, model, &split.cold_test, &split.warm_test, progress)
+}
+
+/// Evaluates `model` in the three settings on the validation pairs (for choosing settings).
+pub fn validate(split: &Split, model: &dyn Scorer) -> Row {
+    evaluate_on(split, model, &split.cold_val, &split.warm_val, false)
+}
+
+fn evaluate_on(
+    split: &Split,
+    model: &dyn Scorer,
+    cold_pairs: &[(u32, u32)],
+    warm_pairs: &[(u32, u32)],
+    progress: bool,
+) -> Row {
     let train = split.train_by_user();
-    let cold_test = by_user(&split.cold_test, split.n_users);
-    let warm_test = by_user(&split.warm_test, split.n_users);
+    let cold_test = by_user(cold_pairs, split.n_users);
+    let warm_test = by_user(warm_pairs, split.n_users);
     let mut scores = vec![0.0f32; split.n_items];
     let (mut c, mut w, mut h) = (Vec::new(), Vec::new(), Vec::new());
     let bar = if progress {
@@ -400,12 +417,12 @@ pub fn evaluate(split: &Split, model: &dyn Scorer, progress: bool) -> Row {
 /// The table as text, one row per model.
 pub fn render(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<22} | {:^26} | {:^26} | {:^26}\n{:<22} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}\n",
+        "{:<38} | {:^26} | {:^26} | {:^26}\n{:<38} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}\n",
         "", "cold", "warm", "hybrid", "model", "P@20", "R@20", "NDCG@20", "P@20", "R@20", "NDCG@20", "P@20", "R@20", "NDCG@20"
     );
     for r in rows {
         s += &format!(
-            "{:<22} | {:>8.4} {:>8.4} {:>8.4} | {:>8.4} {:>8.4} {:>8.4} | {:>8.4} {:>8.4} {:>8.4}\n",
+            "{:<38} | {:>8.4} {:>8.4} {:>8.4} | {:>8.4} {:>8.4} {:>8.4} | {:>8.4} {:>8.4} {:>8.4}\n",
             r.model,
             r.cold.precision,
             r.cold.recall,
@@ -421,15 +438,19 @@ pub fn render(rows: &[Row]) -> String {
     s
 }
 
-/// The hybrid model (item vector = own embedding + content tower), trained jointly by BPR.
+/// The online recommender's model (`recommend::hybrid`), trained by BPR steps: in `Additive`
+/// mode the item vector is own embedding + content tower (with item dropout), in `Fallback` mode
+/// the content tower until the item's first interaction, its own embedding after.
 pub struct HybridMf;
 
 impl HybridMf {
-    pub fn fit(split: &Split, config: &Config, progress: bool) -> Factorised {
-        use crate::recommend::hybrid::Hybrid;
+    pub fn fit(split: &Split, config: &Config, mode: ItemVector, progress: bool) -> Factorised {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut m = Hybrid::new(config.bpr.clone());
-        m.item_dropout = config.item_dropout;
+        m.mode = mode;
+        if mode == ItemVector::Additive {
+            m.item_dropout = config.item_dropout;
+        }
         m.init_tower(&mut rng);
         m.ensure_users(split.n_users, &mut rng);
         for f in &split.features {
@@ -438,7 +459,7 @@ impl HybridMf {
         let (curve, warm) = train_epochs(
             split,
             config.epochs,
-            "hybrid MF",
+            "online MF",
             progress,
             &mut rng,
             |u, i, warm, seen, rng| {
@@ -451,7 +472,10 @@ impl HybridMf {
             m.item_vector(i, &mut item_vectors[i * dim..(i + 1) * dim]);
         }
         Factorised {
-            name: "hybrid MF (e_i + tower)",
+            name: match mode {
+                ItemVector::Additive => "hybrid MF (e_i + tower)",
+                ItemVector::Fallback => "online MF (W x_i, then e_i)",
+            },
             dim,
             users: m.users.data,
             item_vectors,

@@ -3,6 +3,7 @@
 //! - [`coldstart`]: the GAR / ALDI cold-start protocol (cold, warm and hybrid item settings).
 //! - [`sequential`]: next-item leave-one-out with full ranking (S3-Rec / ICLRec protocol).
 //! - [`prequential`]: predict-then-update over the last 10% of the stream (eALS protocol).
+//! - [`weighted`]: a factorised model plus the content match, weighted on the validation split.
 //! - [`metrics`]: Precision, Recall, NDCG at K; HR and NDCG for leave-one-out.
 
 pub mod coldstart;
@@ -10,3 +11,4 @@ pub mod metrics;
 pub mod prequential;
 pub mod rank;
 pub mod sequential;
+pub mod weighted;

@@ -70,8 +70,24 @@ impl Factors {
     }
 }
 
+/// Dot product with eight independent partial sums: a single running f32 sum is a dependency
+/// chain the compiler may not reorder, so it would neither vectorise nor pipeline. Scoring every
+/// item for a request is this function 12,000 times.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0.0f32; 8];
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

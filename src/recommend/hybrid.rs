@@ -11,6 +11,20 @@ use super::bpr::{dot, sample_negative, BprConfig, Factors};
 use super::features::{Sparse, BUCKETS};
 use rand::Rng;
 
+/// How an item's vector combines its own embedding and its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ItemVector {
+    /// `v_i = e_i + W x_i` (LightFM): the tower is trained by every BPR step.
+    #[default]
+    Additive,
+    /// `v_i = W x_i` until the item's first interaction, then `v_i = e_i`, starting from
+    /// `W x_i` (warm start) and refined by BPR; the tower is regressed onto the warm items' `e_i`
+    /// (one SGD step per interaction). Warm items then carry collaborative signal only, which
+    /// complements the content match the recommender adds to the score instead of duplicating
+    /// it (measured in the cold-start table).
+    Fallback,
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Hybrid {
     pub config: BprConfig,
@@ -27,6 +41,11 @@ pub struct Hybrid {
     /// DropoutNet (Volkovs et al., NeurIPS 2017): without it, cold items' content-only vectors
     /// score below warm items' and the hybrid setting collapses (GAR's "seesaw").
     pub item_dropout: f32,
+    #[serde(default)]
+    pub mode: ItemVector,
+    /// Items with an own embedding (Fallback mode): those with at least one positive step.
+    #[serde(default)]
+    pub warm: Vec<bool>,
 }
 
 impl Hybrid {
@@ -40,6 +59,8 @@ impl Hybrid {
             features: Vec::new(),
             tower_lr_scale: 1.0,
             item_dropout: 0.0,
+            mode: ItemVector::Additive,
+            warm: Vec::new(),
             config,
         }
     }
@@ -56,6 +77,7 @@ impl Hybrid {
             .data
             .extend(std::iter::repeat_n(0.0, self.config.dim));
         self.item_bias.push(0.0);
+        self.warm.push(false);
         i
     }
 
@@ -73,15 +95,55 @@ impl Hybrid {
 
     /// The item's vector, content only when `cold`.
     fn item_vector_opt(&self, i: usize, cold: bool, out: &mut [f32]) {
-        if cold {
+        let content_only = cold || self.content_only(i);
+        if content_only {
             out.fill(0.0);
         } else {
             out.copy_from_slice(self.items.row(i));
+            if self.mode == ItemVector::Fallback {
+                return;
+            }
         }
         let dim = self.config.dim;
         for &(b, w) in &self.features[i] {
             let row = &self.tower[b as usize * dim..(b as usize + 1) * dim];
             out.iter_mut().zip(row).for_each(|(o, r)| *o += w * r);
+        }
+    }
+
+    /// Whether item `i`'s vector is its content alone (no own embedding yet, in Fallback mode).
+    fn content_only(&self, i: usize) -> bool {
+        self.mode == ItemVector::Fallback && !self.warm[i]
+    }
+
+    /// Fallback mode, before a positive step on `i`: the item's own embedding starts from its
+    /// content vector, so its first interaction refines rather than replaces what it had.
+    fn warm_up(&mut self, i: usize) {
+        if self.mode == ItemVector::Fallback && !self.warm[i] {
+            let mut v = vec![0.0; self.config.dim];
+            self.item_vector_opt(i, true, &mut v);
+            self.items.row_mut(i).copy_from_slice(&v);
+            self.warm[i] = true;
+        }
+    }
+
+    /// Fallback mode: one SGD step of the tower's squared error against `e_i`.
+    fn regress_tower(&mut self, i: usize) {
+        let dim = self.config.dim;
+        let mut pred = vec![0.0; dim];
+        self.item_vector_opt(i, true, &mut pred);
+        let target = self.items.row(i);
+        pred.iter_mut().zip(target).for_each(|(p, t)| *p -= t);
+        let (lr, reg) = (
+            self.config.learning_rate * self.tower_lr_scale,
+            self.config.regularization,
+        );
+        for k in 0..self.features[i].len() {
+            let (b, w) = self.features[i][k];
+            let row = &mut self.tower[b as usize * dim..(b as usize + 1) * dim];
+            for f in 0..dim {
+                row[f] -= lr * (pred[f] * w + reg * row[f]);
+            }
         }
     }
 
@@ -115,7 +177,20 @@ impl Hybrid {
                 ur[f] += lr * (g * (vi[f] - vj[f]) - reg * uu[f]);
             }
         }
+        let fallback = self.mode == ItemVector::Fallback;
         for (item, sign, is_cold) in [(i, 1.0f32, cold[0]), (j, -1.0f32, cold[1])] {
+            if fallback {
+                // Content-only negatives teach the user, not the tower: the tower follows the
+                // warm embeddings by regression.
+                if !self.content_only(item) {
+                    let er = self.items.row_mut(item);
+                    for f in 0..dim {
+                        er[f] += lr * (sign * g * uu[f] - reg * er[f]);
+                    }
+                    self.item_bias[item] += lr * (sign * g - reg * self.item_bias[item]);
+                }
+                continue;
+            }
             if !is_cold {
                 let er = self.items.row_mut(item);
                 for f in 0..dim {
@@ -147,6 +222,12 @@ impl Hybrid {
         rng: &mut impl Rng,
     ) -> f32 {
         let j = sample_negative(i, negatives, seen, rng);
+        if self.mode == ItemVector::Fallback {
+            self.warm_up(i);
+            let loss = self.step_opt(u, i, j as usize, weight, [false, false]);
+            self.regress_tower(i);
+            return loss;
+        }
         let p = self.item_dropout;
         let cold = [
             p > 0.0 && rng.random::<f32>() < p,

@@ -2,6 +2,10 @@
 //! events into recommendations — string ids, what each user has already, item popularity and
 //! freshness, and the weight of synthetic interactions.
 //!
+//! A query scores every item as `p_u . v_i + b_i + content_weight * cos(profile_u, x_i)`: the
+//! hybrid model plus the content match of `recommend::content`, whose weight the cold-start
+//! evaluation chooses on its validation split.
+//!
 //! Every event is one model update (no retraining). Synthetic interactions count with a weight
 //! that halves every `synthetic_half_life` real interactions of their item, so a new product is
 //! recommendable from its synthetic cold-start behaviour, and real evidence takes over as it comes.
@@ -9,8 +13,9 @@
 //! items every `refresh_every` events (the shared content tower moves every item a little).
 
 use super::bpr::{dot, BprConfig};
+use super::content::{ContentMatch, Profile};
 use super::features::{hashed, named_features};
-use super::hybrid::Hybrid;
+use super::hybrid::{Hybrid, ItemVector};
 use super::splitmix::SplitMix64;
 use crate::eval::rank;
 use crate::events::{EnrichedEvent, Origin, ProductEvent};
@@ -27,6 +32,19 @@ pub struct OnlineConfig {
     pub popularity_decay: f32,
     pub refresh_every: u64,
     pub seed: u64,
+    /// Weight of the content match (cosine of an item's content with the user's history) added
+    /// to the factor score; chosen on the cold-start validation split (`warmstart eval coldstart`).
+    #[serde(default = "default_content_weight")]
+    pub content_weight: f32,
+    /// How item vectors combine own embeddings and content; Fallback won the cold-start table.
+    #[serde(default)]
+    pub item_vector: ItemVector,
+}
+
+fn default_content_weight() -> f32 {
+    // The weight chosen on validation for this model class (online MF, Fallback item vectors)
+    // by `warmstart eval coldstart`.
+    16.0
 }
 
 impl Default for OnlineConfig {
@@ -38,6 +56,8 @@ impl Default for OnlineConfig {
             popularity_decay: 1e-5,
             refresh_every: 10_000,
             seed: 42,
+            content_weight: default_content_weight(),
+            item_vector: ItemVector::Fallback,
         }
     }
 }
@@ -48,6 +68,11 @@ pub struct Applied {
     pub weight: f32,
     pub new_user: bool,
     pub new_item: bool,
+}
+
+thread_local! {
+    /// Each serving thread's scratch profile (128 KiB, allocated once per thread).
+    static PROFILE: std::cell::RefCell<Profile> = std::cell::RefCell::new(Profile::default());
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -66,6 +91,8 @@ pub struct Online {
     first_seen: Vec<i64>,
     /// e_i + tower(x_i) per item, for queries.
     vectors: Vec<f32>,
+    #[serde(default)]
+    content: ContentMatch,
     all_items: Vec<u32>,
     events: u64,
     newest_ts: i64,
@@ -76,6 +103,7 @@ impl Online {
     pub fn new(config: OnlineConfig) -> Self {
         let mut rng = SplitMix64::new(config.seed);
         let mut model = Hybrid::new(config.bpr.clone());
+        model.mode = config.item_vector;
         model.init_tower(&mut rng);
         Online {
             model,
@@ -89,6 +117,7 @@ impl Online {
             real_count: Vec::new(),
             first_seen: Vec::new(),
             vectors: Vec::new(),
+            content: ContentMatch::default(),
             all_items: Vec::new(),
             events: 0,
             newest_ts: 0,
@@ -132,7 +161,9 @@ impl Online {
     }
 
     fn add_item(&mut self, id: &str, features: Vec<String>, ts: i64) -> u32 {
-        let i = self.model.add_item(hashed(&features));
+        let x = hashed(&features);
+        self.content.add_item(&x);
+        let i = self.model.add_item(x);
         self.items.insert(id.to_owned(), i as u32);
         self.item_ids.push(id.to_owned());
         self.popularity.push(0.0);
@@ -231,10 +262,19 @@ impl Online {
         };
         let dim = self.config.bpr.dim;
         let uv = self.model.users.row(u as usize);
-        let scores: Vec<f32> = (0..self.items())
-            .map(|i| dot(uv, &self.vectors[i * dim..(i + 1) * dim]) + self.model.item_bias[i])
+        let mut scores: Vec<f32> = self
+            .vectors
+            .chunks_exact(dim)
+            .zip(&self.model.item_bias)
+            .map(|(v, b)| dot(uv, v) + b)
             .collect();
-        rank::top_k(&scores, k, |_| true, &self.seen[u as usize])
+        let seen = &self.seen[u as usize];
+        PROFILE.with_borrow_mut(|profile| {
+            self.content.profile(seen.iter().copied(), profile);
+            self.content
+                .add_scores(profile, self.config.content_weight, &mut scores);
+        });
+        rank::top_k(&scores, k, |_| true, seen)
             .into_iter()
             .map(|i| (self.item_ids[i as usize].clone(), scores[i as usize]))
             .collect()

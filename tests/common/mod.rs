@@ -127,6 +127,10 @@ listen = ""
     }
 
     pub async fn create(&self) {
+        self.create_with_partitions(4).await
+    }
+
+    pub async fn create_with_partitions(&self, partitions: i32) {
         let topics = [
             &self.behavior,
             &self.behavior_avro,
@@ -136,7 +140,7 @@ listen = ""
             &self.dlq,
         ];
         let names: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
-        warmstart::kafka::admin::ensure_topics(&client(), &names, 4, 1)
+        warmstart::kafka::admin::ensure_topics(&client(), &names, partitions, 1)
             .await
             .unwrap();
     }
