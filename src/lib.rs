@@ -11,6 +11,7 @@ pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod events;
+pub mod gan;
 pub mod kafka;
 pub mod observe;
 pub mod pipeline;

@@ -138,6 +138,9 @@ enum EvalCommand {
         /// Probability that a training step treats an item as cold (hybrid model).
         #[arg(long, default_value_t = 0.5)]
         item_dropout: f32,
+        /// Epochs of the behaviour GAN for the augmented row (0: no such row; experimental).
+        #[arg(long, default_value_t = 0)]
+        gan_epochs: usize,
         /// Also write the table as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -285,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
             regularization,
             seed,
             item_dropout,
+            gan_epochs,
             json,
         }) => {
             use warmstart::eval::coldstart::*;
@@ -317,9 +321,28 @@ async fn main() -> anyhow::Result<()> {
             use warmstart::recommend::hybrid::ItemVector;
             let hybrid = HybridMf::fit(&split, &config, ItemVector::Additive, true);
             let online = HybridMf::fit(&split, &config, ItemVector::Fallback, true);
+            let gan = (gan_epochs > 0).then(|| {
+                let g = warmstart::eval::augmented::fit(
+                    &split,
+                    &config,
+                    warmstart::gan::behavior::GanConfig {
+                        epochs: gan_epochs,
+                        ..Default::default()
+                    },
+                    true,
+                );
+                eprintln!(
+                    "behaviour GAN: {} synthetic pairs ({} per cold item); losses by epoch {:?}",
+                    g.synthetic_pairs, g.per_item, g.gan_curve
+                );
+                g.model
+            });
             let mut tuning = Vec::new();
             let mut with_content = Vec::new();
-            for base in [&mf, &hybrid, &online] {
+            for base in [Some(&mf), Some(&hybrid), Some(&online), gan.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 let mut m = WithContent::new(&split, base.clone(), 0.0);
                 for (beta, row) in m.tune(&split, &BETA_GRID) {
                     eprintln!(
@@ -341,6 +364,9 @@ async fn main() -> anyhow::Result<()> {
                 Box::new(hybrid),
                 Box::new(online),
             ];
+            if let Some(g) = gan {
+                models.push(Box::new(g));
+            }
             models.extend(
                 with_content
                     .into_iter()

@@ -50,6 +50,7 @@ impl Default for Config {
 }
 
 /// The data set in index space with the protocol's splits.
+#[derive(Clone)]
 pub struct Split {
     pub n_users: usize,
     pub n_items: usize,
