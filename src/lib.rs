@@ -15,6 +15,7 @@ pub mod gan;
 pub mod kafka;
 pub mod observe;
 pub mod pipeline;
+pub mod plot;
 pub mod recommend;
 pub mod reject;
 pub mod topology;

@@ -18,6 +18,8 @@ use rand::SeedableRng;
 
 pub struct Augmented {
     pub model: Factorised,
+    /// The first MF with the cold items' vectors replaced by the generated ones (GAR's use).
+    pub generated: Factorised,
     pub gan_curve: Vec<EpochLoss>,
     pub synthetic_pairs: usize,
     pub per_item: usize,
@@ -69,12 +71,19 @@ pub fn fit(split: &Split, config: &Config, gan: GanConfig, progress: bool) -> Au
             synthetic.push((u, item));
         }
     }
+    let mut with_generated = base.clone();
+    with_generated.name = "online MF, GAN vectors for cold";
+    for (k, &item) in cold.iter().enumerate() {
+        with_generated.item_vectors[item as usize * dim..(item as usize + 1) * dim]
+            .copy_from_slice(&generated[k * dim..(k + 1) * dim]);
+    }
     let mut augmented = split.clone();
     augmented.train.extend_from_slice(&synthetic);
     let mut model = HybridMf::fit(&augmented, config, ItemVector::Fallback, progress);
     model.name = "online MF + GAN behaviour";
     Augmented {
         model,
+        generated: with_generated,
         gan_curve,
         synthetic_pairs: synthetic.len(),
         per_item,

@@ -14,7 +14,7 @@
 //! generator learns to speak the recommender's language. From a generated vector, `sample_users`
 //! draws plausible users for a new product by score; those become its synthetic behaviour.
 
-use crate::recommend::features::{Sparse, BUCKETS};
+use crate::recommend::features::Sparse;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -32,7 +32,14 @@ pub struct GanConfig {
     pub learning_rate: f64,
     /// Weight of the ranking term against the adversarial one.
     pub rank_weight: f64,
+    /// Weight of the squared distance to the item's learnt vector (a distillation term that
+    /// anchors the generator in the recommender's space; 0 leaves it to the adversarial game).
+    #[serde(default)]
+    pub align_weight: f64,
     pub seed: u64,
+    /// Content buckets the generator reads: the recommender's hashed features folded modulo this
+    /// (2^13 keeps the committed checkpoint small; collisions are rare among one item's features).
+    pub buckets: i64,
 }
 
 impl Default for GanConfig {
@@ -45,7 +52,9 @@ impl Default for GanConfig {
             batch: 1024,
             learning_rate: 1e-3,
             rank_weight: 1.0,
+            align_weight: 1.0,
             seed: 42,
+            buckets: 1 << 13,
         }
     }
 }
@@ -67,11 +76,11 @@ pub struct Bag {
 }
 
 impl Bag {
-    pub fn new(items: &[&Sparse], device: Device) -> Self {
+    pub fn new(items: &[&Sparse], buckets: i64, device: Device) -> Self {
         let (mut b, mut w, mut r) = (Vec::new(), Vec::new(), Vec::new());
         for (row, x) in items.iter().enumerate() {
             for &(bucket, weight) in x.iter() {
-                b.push(bucket as i64);
+                b.push(bucket as i64 % buckets);
                 w.push(weight);
                 r.push(row as i64);
             }
@@ -95,7 +104,7 @@ pub struct Generator {
 impl Generator {
     pub fn new(p: &nn::Path, c: &GanConfig) -> Self {
         Generator {
-            bag: p.randn("bag", &[BUCKETS as i64, c.hidden], 0.0, 0.1),
+            bag: p.randn("bag", &[c.buckets, c.hidden], 0.0, 0.1),
             hidden: nn::linear(
                 p / "hidden",
                 c.hidden + c.noise,
@@ -161,7 +170,7 @@ pub struct TrainData<'a> {
 }
 
 /// Mean losses of one epoch.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct EpochLoss {
     pub epoch: usize,
     pub discriminator: f64,
@@ -237,11 +246,17 @@ impl BehaviorGan {
                 let js: Vec<u32> = (0..c.batch)
                     .map(|_| data.warm[rng.random_range(0..data.warm.len())])
                     .collect();
+                let n_users = (data.users.len() / c.dim as usize) as u32;
+                let others: Vec<u32> = (0..c.batch).map(|_| rng.random_range(0..n_users)).collect();
                 let u = Self::rows(data.users, c.dim, &us, device);
+                let u_other = Self::rows(data.users, c.dim, &others, device);
                 let e = Self::rows(data.items, c.dim, &is, device);
                 let fi: Vec<&Sparse> = is.iter().map(|&i| &data.features[i as usize]).collect();
                 let fj: Vec<&Sparse> = js.iter().map(|&j| &data.features[j as usize]).collect();
-                let (bi, bj) = (Bag::new(&fi, device), Bag::new(&fj, device));
+                let (bi, bj) = (
+                    Bag::new(&fi, c.buckets, device),
+                    Bag::new(&fj, c.buckets, device),
+                );
                 let n = c.batch as i64;
                 // Discriminator: learnt vectors of real interactions against generated ones.
                 let gi = self
@@ -256,9 +271,19 @@ impl BehaviorGan {
                     .generator
                     .forward(&bj, &self.generator.noise(n, device));
                 let adversarial = bce(&self.discriminator.forward(&u, &gi), 1.0);
+                // Both directions: the user ranks the item above a random item (what the
+                // recommender needs) and the item ranks its user above a random user (what
+                // drawing synthetic users by score needs).
                 let margin = (&u * (&gi - &gj)).sum_dim_intlist(1, false, Kind::Float);
-                let ranking = (-margin).softplus().mean(Kind::Float);
-                let g_loss = &adversarial + &ranking * c.rank_weight;
+                let user_margin = ((&u - &u_other) * &gi).sum_dim_intlist(1, false, Kind::Float);
+                let ranking = ((-margin).softplus().mean(Kind::Float)
+                    + (-user_margin).softplus().mean(Kind::Float))
+                    * 0.5;
+                let align = (&gi - &e)
+                    .square()
+                    .sum_dim_intlist(1, false, Kind::Float)
+                    .mean(Kind::Float);
+                let g_loss = &adversarial + &ranking * c.rank_weight + &align * c.align_weight;
                 g_opt.backward_step(&g_loss);
 
                 dl += d_loss.double_value(&[]);
@@ -283,21 +308,58 @@ impl BehaviorGan {
         curve
     }
 
-    /// Writes the generator's weights (safetensors; the discriminator is a training aid only).
-    pub fn save(&self, path: &std::path::Path) -> Result<(), CheckpointError> {
-        self.vars.save(path).map_err(|e| CheckpointError {
+    /// Writes the generator's weights as f16 safetensors (the discriminator is a training aid
+    /// only). The in-memory weights are rounded to f16 first, so the model that keeps running and
+    /// the one loaded from the file are the same model.
+    pub fn save(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
+        let err = |e: tch::TchError| CheckpointError {
             path: path.to_owned(),
             reason: e.to_string(),
-        })
+        };
+        let mut named = Vec::new();
+        tch::no_grad(|| {
+            for (name, mut t) in self.vars.variables() {
+                let half = t.to_kind(Kind::Half);
+                t.copy_(&half.to_kind(Kind::Float));
+                named.push((name, half.to(Device::Cpu)));
+            }
+        });
+        Tensor::write_safetensors(&named, path).map_err(err)
     }
 
     /// Loads generator weights saved by `save` for the same config; a missing, corrupt or
     /// mismatched file is an error that names it.
     pub fn load(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
-        self.vars.load(path).map_err(|e| CheckpointError {
+        let fail = |reason: String| CheckpointError {
             path: path.to_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let stored: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
+            .map_err(|e| fail(e.to_string()))?
+            .into_iter()
+            .collect();
+        let mut vars = self.vars.variables();
+        for (name, t) in vars.iter_mut() {
+            let s = stored
+                .get(name)
+                .ok_or_else(|| fail(format!("no tensor {name}")))?;
+            if s.size() != t.size() {
+                return Err(fail(format!(
+                    "{name} has shape {:?}, the config needs {:?}",
+                    s.size(),
+                    t.size()
+                )));
+            }
+            tch::no_grad(|| t.copy_(&s.to_kind(Kind::Float).to(t.device())));
+        }
+        if stored.len() != vars.len() {
+            return Err(fail(format!(
+                "{} tensors, the config has {}",
+                stored.len(),
+                vars.len()
+            )));
+        }
+        Ok(())
     }
 
     /// The generated vector of each item (mean over noise: noise set to zero).
@@ -306,7 +368,7 @@ impl BehaviorGan {
         let _guard = tch::no_grad_guard();
         let mut out = Vec::with_capacity(features.len() * self.config.dim as usize);
         for chunk in features.chunks(4096) {
-            let bag = Bag::new(chunk, device);
+            let bag = Bag::new(chunk, self.config.buckets, device);
             let z = Tensor::zeros(
                 [chunk.len() as i64, self.config.noise],
                 (Kind::Float, device),
@@ -407,7 +469,9 @@ mod tests {
             batch: 16,
             learning_rate: 1e-2,
             rank_weight: 1.0,
+            align_weight: 0.0,
             seed: 7,
+            buckets: 256,
         }
     }
 
@@ -453,6 +517,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("behavior.safetensors");
         gan.save(&path).unwrap();
+        assert!(
+            std::fs::metadata(&path).unwrap().len() < 40_000,
+            "f16 weights"
+        );
         let mut other = BehaviorGan::new(
             GanConfig {
                 seed: 99,
