@@ -18,5 +18,6 @@ pub mod pipeline;
 pub mod plot;
 pub mod recommend;
 pub mod reject;
+pub mod text;
 pub mod topology;
 pub mod torch;

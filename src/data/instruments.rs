@@ -24,7 +24,7 @@ pub const CATEGORY: &str = "Musical Instruments";
 /// The 1-based line on which the record at byte `pos` starts. The csv crate's own line count is
 /// one short after a CRLF (it stops at the `\r` and counts the `\n` as part of the next record),
 /// so this counts in the text itself, skipping the line ends a record position may point at.
-fn line_at(text: &[u8], pos: u64) -> usize {
+pub(crate) fn line_at(text: &[u8], pos: u64) -> usize {
     let pos = (pos as usize).min(text.len());
     let start = text[pos..]
         .iter()
@@ -33,7 +33,7 @@ fn line_at(text: &[u8], pos: u64) -> usize {
     1 + text[..start].iter().filter(|&&b| b == b'\n').count()
 }
 
-fn csv_error(path: &Path, text: &[u8], e: csv::Error) -> DataError {
+pub(crate) fn csv_error(path: &Path, text: &[u8], e: csv::Error) -> DataError {
     let line = e.position().map_or(0, |p| line_at(text, p.byte()));
     // Our own wording: the crate's message carries its own (CRLF-shifted) line number.
     let reason = match e.kind() {

@@ -1,6 +1,7 @@
 //! Loaders for the real data sets shipped under `data/`, as streams of events.
 
 pub mod beauty;
+pub mod clothing;
 pub mod gift_cards;
 pub mod instruments;
 pub mod malformed;
