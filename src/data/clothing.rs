@@ -7,10 +7,8 @@
 //! generator never saw, which is the cold-start situation it is for, and a product's reviews
 //! cannot leak their phrasing across the split.
 
-use super::instruments::csv_error;
-use super::replay::open_gz;
+use super::csv_gz::CsvGz;
 use super::DataError;
-use std::io::Read;
 use std::path::Path;
 
 pub const FILE: &str = "reviews.csv.gz";
@@ -33,46 +31,19 @@ pub struct Corpus {
 }
 
 pub fn load(dir: &Path) -> Result<Corpus, DataError> {
-    let path = dir.join(FILE);
-    let mut text = Vec::new();
-    open_gz(&path)?
-        .read_to_end(&mut text)
-        .map_err(|source| DataError::Io {
-            path: path.clone(),
-            source,
-        })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&text[..]);
-    let headers = reader
-        .headers()
-        .map_err(|e| csv_error(&path, &text, e))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| DataError::Format {
-                path: path.clone(),
-                line: 1,
-                reason: format!("no column {name:?} in the header"),
-            })
-    };
-    let cols = [
-        column("Clothing ID")?,
-        column("Title")?,
-        column("Review Text")?,
-        column("Rating")?,
-        column("Division Name")?,
-        column("Department Name")?,
-        column("Class Name")?,
-    ];
+    let file = CsvGz::open(dir.join(FILE))?;
+    let (mut reader, cols) = file.reader([
+        "Clothing ID",
+        "Title",
+        "Review Text",
+        "Rating",
+        "Division Name",
+        "Department Name",
+        "Class Name",
+    ])?;
     let mut corpus = Corpus::default();
     let mut record = csv::StringRecord::new();
-    while reader
-        .read_record(&mut record)
-        .map_err(|e| csv_error(&path, &text, e))?
-    {
+    while reader.read_record(&mut record).map_err(|e| file.error(e))? {
         let f = |k: usize| record.get(cols[k]).unwrap_or("").trim().to_owned();
         let body = f(2);
         if body.is_empty() {
@@ -81,16 +52,7 @@ pub fn load(dir: &Path) -> Result<Corpus, DataError> {
         }
         let rating = match f(3).parse::<u8>() {
             Ok(r @ 1..=5) => r,
-            _ => {
-                return Err(DataError::Format {
-                    path: path.clone(),
-                    line: super::instruments::line_at(
-                        &text,
-                        record.position().map_or(0, |p| p.byte()),
-                    ),
-                    reason: format!("rating {:?} is not 1-5", f(3)),
-                })
-            }
+            _ => return Err(file.bad(&record, format!("rating {:?} is not 1-5", f(3)))),
         };
         corpus.reviews.push(Review {
             product: f(0),

@@ -2,6 +2,7 @@
 
 pub mod beauty;
 pub mod clothing;
+mod csv_gz;
 pub mod gift_cards;
 pub mod instruments;
 pub mod malformed;
