@@ -132,10 +132,41 @@ enum TrainCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// The conditional review generator (clothing reviews): BPE vocabulary and MLE training.
+    Reviews {
+        #[arg(long, default_value = "models/reviews")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        epochs: usize,
+        #[arg(long, default_value_t = 256)]
+        hidden: i64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Continue training the generator in --out (same tokenizer and conditions).
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum EvalCommand {
+    /// The review generator on held-out products: BLEU, Self-BLEU, distinct-n, NLL, copies,
+    /// over sampling temperatures, with the quality-diversity curve as a PNG.
+    Reviews {
+        #[arg(long, default_value = "models/reviews")]
+        dir: PathBuf,
+        /// Generated reviews per temperature.
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where to draw the quality-diversity curve.
+        #[arg(long, default_value = "out/reviews-quality-diversity.png")]
+        plot: PathBuf,
+    },
     /// Next-item leave-one-out with full ranking on Amazon Beauty: HR and NDCG at 10 and 20.
     Sequential {
         #[arg(long, default_value_t = 10)]
@@ -297,10 +328,60 @@ async fn main() -> anyhow::Result<()> {
                 "{} written to {}: user recall@200 on {} held-out cold items: generated {:.4}, content tower {:.4}",
                 card.version,
                 opts.out.display(),
-                card.metrics["cold_items"],
-                card.metrics["user_recall_at_200_generated"].as_f64().unwrap_or(0.0),
-                card.metrics["user_recall_at_200_content_tower"].as_f64().unwrap_or(0.0),
+                card.run.metrics["cold_items"],
+                card.run.metrics["user_recall_at_200_generated"].as_f64().unwrap_or(0.0),
+                card.run.metrics["user_recall_at_200_content_tower"].as_f64().unwrap_or(0.0),
             );
+        }
+        Command::Train(TrainCommand::Reviews {
+            out,
+            epochs,
+            hidden,
+            seed,
+            resume,
+        }) => {
+            use warmstart::text::train_reviews::{train, TrainReviews};
+            tch::set_num_threads(2);
+            let opts = TrainReviews {
+                out,
+                epochs,
+                hidden,
+                seed,
+                resume,
+                ..Default::default()
+            };
+            let card = train(&opts, true)?;
+            println!(
+                "{} written to {}: validation NLL per piece {:.3}",
+                card.version,
+                opts.out.display(),
+                card.run.metrics["validation_nll"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+            );
+        }
+        Command::Eval(EvalCommand::Reviews {
+            dir,
+            samples,
+            seed,
+            json,
+            plot,
+        }) => {
+            use warmstart::text::eval_reviews::{evaluate, render};
+            if let Some(parent) = plot.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let report = evaluate(&dir, samples, seed, Some(&plot), true)?;
+            println!("{}", render(&report));
+            for p in report.points.iter().filter(|p| p.temperature == 1.0) {
+                for e in &p.examples {
+                    println!("  {e}");
+                }
+            }
+            println!("quality-diversity curve: {}", plot.display());
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+            }
         }
         Command::Eval(EvalCommand::Sequential { epochs }) => {
             let stream = warmstart::data::beauty::load(

@@ -29,13 +29,13 @@ fn a_tiny_training_writes_a_complete_reproducible_checkpoint_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let card = train(&a, &[]);
-    for f in &card.files {
+    for f in &card.run.files {
         assert!(a.join(f).exists(), "{f} missing");
     }
     assert!(card.version.starts_with("behavior-gan-"));
-    assert_eq!(card.data_files.len(), 3);
-    assert!(card.data_files.iter().all(|d| d.sha256.len() == 64));
-    let recall = card.metrics["user_recall_at_200_generated"]
+    assert_eq!(card.run.data_files.len(), 3);
+    assert!(card.run.data_files.iter().all(|d| d.sha256.len() == 64));
+    let recall = card.run.metrics["user_recall_at_200_generated"]
         .as_f64()
         .unwrap();
     assert!((0.0..=1.0).contains(&recall));
@@ -44,8 +44,15 @@ fn a_tiny_training_writes_a_complete_reproducible_checkpoint_and_resumes() {
     assert_eq!(train(&b, &[]).version, card.version);
 
     let resumed = train(&a, &["--resume"]);
-    assert_eq!(resumed.resumed_from.as_deref(), Some(card.version.as_str()));
-    assert_eq!(resumed.curve.as_array().unwrap().len(), 2, "one more epoch");
+    assert_eq!(
+        resumed.run.resumed_from.as_deref(),
+        Some(card.version.as_str())
+    );
+    assert_eq!(
+        resumed.run.curve.as_array().unwrap().len(),
+        2,
+        "one more epoch"
+    );
     assert_ne!(resumed.version, card.version);
 
     // A corrupt checkpoint is refused with the file's name.

@@ -17,7 +17,6 @@ use crate::recommend::bpr::{Bpr, BprConfig};
 use crate::recommend::features::{hashed, named_features, Sparse, Tfidf, BUCKETS};
 use crate::recommend::hybrid::{Hybrid, ItemVector};
 use crate::recommend::tower::Tower;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -220,16 +219,10 @@ fn train_epochs(
         .filter(|&i| !split.cold[i as usize])
         .collect();
     let mut pairs = split.train.clone();
-    let bar = if progress {
-        ProgressBar::new(epochs as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "{label} {{bar:30}} {{pos}}/{{len}} epochs  loss {{msg}}"
-        ))
-        .expect("valid template"),
+    let bar = crate::observe::progress::bar(
+        progress,
+        epochs as u64,
+        &format!("{label} {{bar:30}} {{pos}}/{{len}} epochs  loss {{msg}}"),
     );
     let mut curve = Vec::new();
     for epoch in 0..epochs {
@@ -377,14 +370,10 @@ fn evaluate_on(
     let warm_test = by_user(warm_pairs, split.n_users);
     let mut scores = vec![0.0f32; split.n_items];
     let (mut c, mut w, mut h) = (Vec::new(), Vec::new(), Vec::new());
-    let bar = if progress {
-        ProgressBar::new(split.n_users as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>20} {bar:30} {pos}/{len} users")
-            .expect("valid template"),
+    let bar = crate::observe::progress::bar(
+        progress,
+        split.n_users as u64,
+        "{msg:>20} {bar:30} {pos}/{len} users",
     );
     bar.set_message(model.name().to_owned());
     for u in 0..split.n_users {

@@ -7,7 +7,6 @@ use super::metrics::hit_ndcg;
 use crate::data::StreamEvent;
 use crate::events::EnrichedEvent;
 use crate::recommend::online::{Online, OnlineConfig};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PrequentialResult {
@@ -45,13 +44,10 @@ pub fn evaluate(
             }
         }
     }
-    let bar = if progress {
-        ProgressBar::new((fit_epochs * cut + behavior.len() - cut) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("prequential {bar:30} {pos}/{len}").expect("valid template"),
+    let bar = crate::observe::progress::bar(
+        progress,
+        (fit_epochs * cut + behavior.len() - cut) as u64,
+        "prequential {bar:30} {pos}/{len}",
     );
     for _ in 0..fit_epochs {
         for b in &behavior[..cut] {

@@ -10,7 +10,6 @@ use super::metrics::hit_ndcg;
 use crate::data::StreamEvent;
 use crate::events::{BehaviorEvent, EnrichedEvent};
 use crate::recommend::online::{Online, OnlineConfig};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -62,13 +61,10 @@ pub fn evaluate(
             model.apply_product(p);
         }
     }
-    let bar = if progress {
-        ProgressBar::new((epochs * train.len() + test.len()) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("leave-one-out {bar:30} {pos}/{len}").expect("valid template"),
+    let bar = crate::observe::progress::bar(
+        progress,
+        (epochs * train.len() + test.len()) as u64,
+        "leave-one-out {bar:30} {pos}/{len}",
     );
     for _ in 0..epochs {
         for b in &train {

@@ -15,7 +15,6 @@
 //! draws plausible users for a new product by score; those become its synthetic behaviour.
 
 use crate::recommend::features::Sparse;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tch::nn::{self, Module, OptimizerConfig};
@@ -59,12 +58,7 @@ impl Default for GanConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("checkpoint {}: {reason}", path.display())]
-pub struct CheckpointError {
-    pub path: std::path::PathBuf,
-    pub reason: String,
-}
+pub use super::checkpoint::CheckpointError;
 
 /// Content features of a batch of items as an embedding bag: feature buckets, their weights, and
 /// the row of the batch each belongs to.
@@ -225,14 +219,10 @@ impl BehaviorGan {
             .expect("optimizer");
         let mut rng = StdRng::seed_from_u64(c.seed);
         let steps = data.pairs.len().div_ceil(c.batch);
-        let bar = if progress {
-            ProgressBar::new((c.epochs * steps) as u64)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("behaviour GAN {bar:30} {pos}/{len} steps  {msg}")
-                .expect("valid template"),
+        let bar = crate::observe::progress::bar(
+            progress,
+            (c.epochs * steps) as u64,
+            "behaviour GAN {bar:30} {pos}/{len} steps  {msg}",
         );
         let mut curve = Vec::new();
         for epoch in 1..=c.epochs {
@@ -308,58 +298,15 @@ impl BehaviorGan {
         curve
     }
 
-    /// Writes the generator's weights as f16 safetensors (the discriminator is a training aid
-    /// only). The in-memory weights are rounded to f16 first, so the model that keeps running and
-    /// the one loaded from the file are the same model.
+    /// Writes the generator's weights (the discriminator is a training aid only); see
+    /// `checkpoint::save_f16`.
     pub fn save(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
-        let err = |e: tch::TchError| CheckpointError {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        };
-        let mut named = Vec::new();
-        tch::no_grad(|| {
-            for (name, mut t) in self.vars.variables() {
-                let half = t.to_kind(Kind::Half);
-                t.copy_(&half.to_kind(Kind::Float));
-                named.push((name, half.to(Device::Cpu)));
-            }
-        });
-        Tensor::write_safetensors(&named, path).map_err(err)
+        super::checkpoint::save_f16(&self.vars, path)
     }
 
-    /// Loads generator weights saved by `save` for the same config; a missing, corrupt or
-    /// mismatched file is an error that names it.
+    /// Loads generator weights saved by `save` for the same config.
     pub fn load(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
-        let fail = |reason: String| CheckpointError {
-            path: path.to_owned(),
-            reason,
-        };
-        let stored: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
-            .map_err(|e| fail(e.to_string()))?
-            .into_iter()
-            .collect();
-        let mut vars = self.vars.variables();
-        for (name, t) in vars.iter_mut() {
-            let s = stored
-                .get(name)
-                .ok_or_else(|| fail(format!("no tensor {name}")))?;
-            if s.size() != t.size() {
-                return Err(fail(format!(
-                    "{name} has shape {:?}, the config needs {:?}",
-                    s.size(),
-                    t.size()
-                )));
-            }
-            tch::no_grad(|| t.copy_(&s.to_kind(Kind::Float).to(t.device())));
-        }
-        if stored.len() != vars.len() {
-            return Err(fail(format!(
-                "{} tensors, the config has {}",
-                stored.len(),
-                vars.len()
-            )));
-        }
-        Ok(())
+        super::checkpoint::load(&self.vars, path)
     }
 
     /// The generated vector of each item (mean over noise: noise set to zero).

@@ -19,6 +19,13 @@ pub struct ModelCard {
     /// weights do, so a synthetic record's `model_version` names one set of weights.
     pub version: String,
     pub warmstart_version: String,
+    #[serde(flatten)]
+    pub run: Run,
+}
+
+/// What a trainer knows about its run; `ModelCard::issue` adds the version and writes the card.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Run {
     pub dataset: String,
     pub data_files: Vec<DataFile>,
     pub seed: u64,
@@ -68,6 +75,20 @@ pub fn data_file(path: &Path) -> Result<DataFile, CardError> {
 }
 
 impl ModelCard {
+    /// The card of the checkpoint folder `dir` whose weights are in `weights`: versioned by
+    /// the weights' checksum and written to `dir/card.json`.
+    pub fn issue(dir: &Path, weights: &Path, name: &str, run: Run) -> Result<Self, CardError> {
+        let (sha, _) = sha256_file(weights)?;
+        let card = ModelCard {
+            name: name.into(),
+            version: format!("{name}-{}-{}", today(), &sha[..8]),
+            warmstart_version: env!("CARGO_PKG_VERSION").into(),
+            run,
+        };
+        card.write(&dir.join("card.json"))?;
+        Ok(card)
+    }
+
     pub fn write(&self, path: &Path) -> Result<(), CardError> {
         let text = serde_json::to_string_pretty(self).expect("a card serialises");
         std::fs::write(path, text + "\n").map_err(|source| CardError::Io {
@@ -86,4 +107,21 @@ impl ModelCard {
             source,
         })
     }
+}
+
+/// Today's date (UTC) as YYYYMMDD, from the system clock (civil-from-days, Hinnant).
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}{m:02}{d:02}")
 }

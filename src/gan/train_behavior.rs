@@ -12,12 +12,12 @@
 //! items only, and its metric is measured on the cold ones, which it never saw: the recall of
 //! their real users among the 200 users it ranks first, against the content tower's vectors.
 
-use super::behavior::{BehaviorGan, CheckpointError, EpochLoss, GanConfig, TrainData};
-use super::card::{data_file, sha256_file, CardError, ModelCard};
+use super::behavior::{BehaviorGan, EpochLoss, GanConfig, TrainData};
+use super::card::{data_file, ModelCard, Run};
 use super::sequence::SequenceModel;
-use crate::data::{beauty, taobao, DataError};
+use crate::data::{beauty, taobao};
 use crate::eval::coldstart::{Config, HybridMf, Split};
-use crate::plot::{self, PlotError, Series};
+use crate::plot::{self, Series};
 use crate::recommend::features::{hashed, Sparse};
 use crate::recommend::hybrid::ItemVector;
 use std::io::Write;
@@ -25,6 +25,15 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 pub const NAME: &str = "behavior-gan";
+
+/// The files of the checkpoint folder.
+const FILES: [&str; 5] = [
+    "generator.safetensors",
+    "users.safetensors",
+    "users.txt.gz",
+    "sequence.json",
+    "curve.png",
+];
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainBehavior {
@@ -36,31 +45,7 @@ pub struct TrainBehavior {
     pub resume: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Card(#[from] CardError),
-    #[error(transparent)]
-    Plot(#[from] PlotError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Torch(#[from] tch::TchError),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+pub use super::error::{io, TrainError};
 
 /// Recall of each cold item's real users among the `k` users its vector scores highest,
 /// averaged over cold items with at least one user.
@@ -144,7 +129,7 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     };
     let mut curve: Vec<EpochLoss> = previous
         .as_ref()
-        .and_then(|c| serde_json::from_value(c.curve.clone()).ok())
+        .and_then(|c| serde_json::from_value(c.run.curve.clone()).ok())
         .unwrap_or_default();
     let done = curve.len();
     let new = gan.train(
@@ -220,58 +205,36 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
         ],
     )?;
 
-    let (weights_sha, _) = sha256_file(&generator)?;
-    let date = chrono_free_date();
-    let card = ModelCard {
-        name: NAME.into(),
-        version: format!("{NAME}-{date}-{}", &weights_sha[..8]),
-        warmstart_version: env!("CARGO_PKG_VERSION").into(),
-        dataset: "Amazon Beauty 5-core (items 80/20 warm/cold, seed 42); Taobao UserBehavior sample for kinds and gaps".into(),
-        data_files: vec![
-            data_file(&beauty_dir.join("interactions.tsv.gz"))?,
-            data_file(&beauty_dir.join("items.tsv.gz"))?,
-            data_file(&taobao_dir.join(taobao::FILE))?,
-        ],
-        seed: opts.gan.seed,
-        device: crate::torch::device_name(device),
-        config: serde_json::json!({ "gan": opts.gan, "mf_epochs": opts.mf_epochs, "mf": config.bpr }),
-        metrics: serde_json::json!({
-            "cold_items": cold.len(),
-            "user_recall_at_200_generated": gan_recall,
-            "user_recall_at_200_content_tower": tower_recall,
-            "sequence": sequence,
-        }),
-        curve: serde_json::to_value(&curve).expect("serialises"),
-        files: [
-            "generator.safetensors",
-            "users.safetensors",
-            "users.txt.gz",
-            "sequence.json",
-            "curve.png",
-        ]
-        .map(String::from)
-        .to_vec(),
-        resumed_from: previous.map(|c| c.version),
-    };
-    card.write(&out.join("card.json"))?;
+    let card = ModelCard::issue(
+        out,
+        &generator,
+        NAME,
+        Run {
+            dataset: concat!(
+                "Amazon Beauty 5-core (items 80/20 warm/cold, seed 42); ",
+                "Taobao UserBehavior sample for kinds and gaps"
+            )
+            .into(),
+            data_files: vec![
+                data_file(&beauty_dir.join("interactions.tsv.gz"))?,
+                data_file(&beauty_dir.join("items.tsv.gz"))?,
+                data_file(&taobao_dir.join(taobao::FILE))?,
+            ],
+            seed: opts.gan.seed,
+            device: crate::torch::device_name(device),
+            config: serde_json::json!({ "gan": opts.gan, "mf_epochs": opts.mf_epochs, "mf": config.bpr }),
+            metrics: serde_json::json!({
+                "cold_items": cold.len(),
+                "user_recall_at_200_generated": gan_recall,
+                "user_recall_at_200_content_tower": tower_recall,
+                "sequence": sequence,
+            }),
+            curve: serde_json::to_value(&curve).expect("serialises"),
+            files: FILES.map(String::from).into(),
+            resumed_from: previous.map(|c| c.version),
+        },
+    )?;
     Ok(card)
-}
-
-/// Today's date (UTC) as YYYYMMDD, from the system clock (civil-from-days, Hinnant).
-fn chrono_free_date() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}{m:02}{d:02}")
 }
 
 /// Loads a generator checkpoint folder's weights into a GAN of `config`, on `device`.

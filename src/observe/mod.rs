@@ -3,5 +3,6 @@
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod progress;
 
 pub use metrics::Metrics;

@@ -101,21 +101,51 @@ pub fn bleu(hyps: &[Vec<String>], refs: &[Vec<String>], n: usize) -> f64 {
 
 /// Mean BLEU-`n` of each text against all the others.
 pub fn self_bleu(texts: &[Vec<String>], n: usize) -> f64 {
+    self_bleu_orders(texts, &[n])[0]
+}
+
+/// Self-BLEU for several orders at once (one reference set per text, not per order).
+pub fn self_bleu_orders(texts: &[Vec<String>], orders: &[usize]) -> Vec<f64> {
+    let max_n = orders.iter().copied().max().unwrap_or(1);
+    let mut sums = vec![0.0; orders.len()];
     if texts.len() < 2 {
-        return 0.0;
+        return sums;
     }
-    let total: f64 = (0..texts.len())
-        .map(|i| {
-            let others: Vec<Vec<String>> = texts
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, t)| t.clone())
-                .collect();
-            References::new(&others, n).sentence_bleu(&texts[i], n)
-        })
-        .sum();
-    total / texts.len() as f64
+    for i in 0..texts.len() {
+        let others: Vec<Vec<String>> = texts
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, t)| t.clone())
+            .collect();
+        let refs = References::new(&others, max_n);
+        for (s, &n) in sums.iter_mut().zip(orders) {
+            *s += refs.sentence_bleu(&texts[i], n);
+        }
+    }
+    sums.iter().map(|s| s / texts.len() as f64).collect()
+}
+
+/// Lower-cased words and punctuation marks, the tokens BLEU is computed on.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() || c == '\'' {
+            word.push(c);
+        } else {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            if !c.is_whitespace() {
+                out.push(c.to_string());
+            }
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
 }
 
 /// Distinct n-grams over all n-grams of the set.
@@ -197,6 +227,14 @@ mod tests {
         assert!(self_bleu(&varied, 2) < 0.1);
         assert!((distinct(&same, 1) - 4.0 / 12.0).abs() < 1e-12);
         assert!((distinct(&varied, 2) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn words_split_punctuation_and_lower_case() {
+        assert_eq!(
+            words("Love it!! Fits, true-to-size; don't"),
+            ["love", "it", "!", "!", "fits", ",", "true", "-", "to", "-", "size", ";", "don't"]
+        );
     }
 
     #[test]

@@ -2,7 +2,13 @@
 //! judge generated text.
 //!
 //! - [`tokenizer`]: byte-level BPE trained on the training split (`tokenizers` crate).
+//! - [`generator`]: the GRU generator conditioned on rating, department and class.
+//! - [`train_reviews`]: `warmstart train reviews`, vocabulary + MLE training + checkpoint folder.
+//! - [`eval_reviews`]: `warmstart eval reviews`, BLEU / Self-BLEU / distinct / NLL / copies over temperature.
 //! - [`metrics`]: BLEU and Self-BLEU (Texygen protocol), distinct-n, copied-run detection.
 
+pub mod eval_reviews;
+pub mod generator;
 pub mod metrics;
 pub mod tokenizer;
+pub mod train_reviews;
