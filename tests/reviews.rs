@@ -11,12 +11,18 @@ fn the_committed_generator_writes_reviews_whose_diversity_grows_with_temperature
     let r = evaluate(&dir, 60, 7, Some(&plot), false).unwrap();
     assert_eq!(r.points.len(), TEMPERATURES.len());
     assert!(r.test_nll > 1.0 && r.test_nll < 6.0, "NLL {}", r.test_nll);
+    // The rating judge beats chance (0.2) on real reviews.
+    assert!(r.rating_classifier_on_real > 0.3, "{}", r.rating_classifier_on_real);
     for p in &r.points {
         for v in p.bleu.iter().chain(&p.self_bleu) {
             assert!((0.0..=1.0).contains(v), "{p:?}");
         }
         assert!((0.0..=1.0).contains(&p.copied_8_words));
         assert!(p.mean_words > 5.0, "{p:?}");
+        for v in [p.rating_agreement, p.rating_within_one, p.real_vs_synthetic] {
+            assert!((0.0..=1.0).contains(&v), "{p:?}");
+        }
+        assert!(p.rating_within_one >= p.rating_agreement);
     }
     let (cold, hot) = (&r.points[0], &r.points[TEMPERATURES.len() - 1]);
     assert!(hot.distinct2 > cold.distinct2, "{cold:?} {hot:?}");

@@ -7,9 +7,15 @@
 //! - the share of generated reviews containing an 8-word run of a training review (memorisation;
 //!   the generation stage drops those, this is the rate before the filter);
 //!
+//! - rating consistency: a rating classifier trained on real training reviews, asked whether each
+//!   generated review reads as its conditioned rating;
+//! - real-vs-synthetic: a fresh classifier's accuracy at telling generated from real held-out
+//!   reviews (0.5: indistinguishable), beside the same classifier on two draws of real reviews;
+//!
 //! plus the held-out NLL per BPE piece. The quality-diversity curve (BLEU-4 against Self-BLEU-4
 //! over temperature, "Language GANs Falling Short", Caccia et al., ICLR 2020) is drawn as a PNG.
 
+use super::classify::{real_vs_synthetic, BowClassifier};
 use super::generator::{Condition, GeneratorConfig, ReviewGenerator};
 use super::metrics::{distinct, self_bleu_orders, words, References, RunIndex};
 use super::tokenizer::ReviewTokenizer;
@@ -38,6 +44,12 @@ pub struct Point {
     pub distinct2: f64,
     pub copied_8_words: f64,
     pub mean_words: f64,
+    /// Share of generated reviews the rating classifier puts at their conditioned rating, and
+    /// within one star of it.
+    pub rating_agreement: f64,
+    pub rating_within_one: f64,
+    /// Accuracy of a fresh classifier separating these reviews from real held-out ones.
+    pub real_vs_synthetic: f64,
     /// Three generated examples with their conditions, for reading.
     pub examples: Vec<String>,
 }
@@ -48,6 +60,9 @@ pub struct Report {
     pub samples: usize,
     pub test_reviews: usize,
     pub test_nll: f64,
+    /// The rating classifier's accuracy on the real held-out reviews (the ceiling for agreement).
+    pub rating_classifier_on_real: f64,
+    pub real_vs_real: f64,
     pub points: Vec<Point>,
 }
 
@@ -114,9 +129,39 @@ pub fn evaluate(
         .map(|(c, texts)| (*c, References::new(texts, 4)))
         .collect();
 
+    let judge = BowClassifier::fit(
+        &train.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+        &train
+            .iter()
+            .map(|r| r.rating as usize - 1)
+            .collect::<Vec<_>>(),
+        5,
+        3,
+        seed,
+    );
+    let rating_accuracy = |texts: &[&str], ratings: &[u8]| -> (f64, f64) {
+        let (mut exact, mut near) = (0, 0);
+        for (t, &r) in texts.iter().zip(ratings) {
+            let p = judge.predict(t) as i32 + 1;
+            exact += (p == r as i32) as usize;
+            near += ((p - r as i32).abs() <= 1) as usize;
+        }
+        let n = texts.len().max(1) as f64;
+        (exact as f64 / n, near as f64 / n)
+    };
     let mut chosen: Vec<&Review> = test.clone();
     chosen.shuffle(&mut StdRng::seed_from_u64(seed));
+    // A second draw of real reviews, for the real-vs-real control of the separating classifier.
+    let control: Vec<&str> = chosen[samples.min(chosen.len())..]
+        .iter()
+        .take(samples)
+        .map(|r| r.text.as_str())
+        .collect();
     chosen.truncate(samples);
+    let real: Vec<&str> = chosen.iter().map(|r| r.text.as_str()).collect();
+    let ratings: Vec<u8> = chosen.iter().map(|r| r.rating).collect();
+    let rating_classifier_on_real = rating_accuracy(&real, &ratings).0;
+    let real_vs_real = real_vs_synthetic(&real, &control, seed);
     let conds: Vec<Condition> = chosen.iter().map(|r| m.conditions.of(r)).collect();
 
     let bar = crate::observe::progress::bar(
@@ -142,6 +187,8 @@ pub fn evaluate(
         bleu.iter_mut().for_each(|b| *b /= toks.len().max(1) as f64);
         let sb = self_bleu_orders(&toks, &[2, 3, 4]);
         let copied = toks.iter().filter(|w| copies.copies(w)).count();
+        let generated: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (rating_agreement, rating_within_one) = rating_accuracy(&generated, &ratings);
         points.push(Point {
             temperature: t,
             bleu,
@@ -150,6 +197,9 @@ pub fn evaluate(
             distinct2: distinct(&toks, 2),
             copied_8_words: copied as f64 / toks.len().max(1) as f64,
             mean_words: toks.iter().map(Vec::len).sum::<usize>() as f64 / toks.len().max(1) as f64,
+            rating_agreement,
+            rating_within_one,
+            real_vs_synthetic: real_vs_synthetic(&real, &generated, seed),
             examples: texts
                 .iter()
                 .zip(&chosen)
@@ -177,6 +227,8 @@ pub fn evaluate(
         samples: conds.len(),
         test_reviews: test.len(),
         test_nll,
+        rating_classifier_on_real,
+        real_vs_real,
         points,
     })
 }
@@ -184,26 +236,19 @@ pub fn evaluate(
 /// The report as a table.
 pub fn render(r: &Report) -> String {
     let mut s = format!(
-        "{} on {} held-out reviews (products never seen), {} generated per temperature; test NLL per piece {:.3}\n",
-        r.model, r.test_reviews, r.samples, r.test_nll
+        "{} on {} held-out reviews (products never seen), {} generated per temperature\n\
+         test NLL per piece {:.3}; rating classifier on real held-out reviews {:.3}; \
+         real-vs-real control of the separating classifier {:.3}\n",
+        r.model, r.test_reviews, r.samples, r.test_nll, r.rating_classifier_on_real, r.real_vs_real
     );
     s += &format!(
-        "{:>5} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>6} {:>6} | {:>8} | {:>6}\n",
-        "temp",
-        "BLEU-2",
-        "BLEU-3",
-        "BLEU-4",
-        "SBLEU-2",
-        "SBLEU-3",
-        "SBLEU-4",
-        "dist-1",
-        "dist-2",
-        "copied8",
-        "words"
+        "{:>5} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>7} | {:>6} {:>6} | {:>6} | {:>5}\n",
+        "temp", "BLEU2", "BLEU3", "BLEU4", "SBLEU2", "SBLEU3", "SBLEU4", "dist1", "dist2", "copied8",
+        "rating", "+-1", "r-vs-s", "words"
     );
     for p in &r.points {
         s += &format!(
-            "{:>5.2} | {:>7.4} {:>7.4} {:>7.4} | {:>7.4} {:>7.4} {:>7.4} | {:>6.4} {:>6.4} | {:>8.4} | {:>6.1}\n",
+            "{:>5.2} | {:>6.3} {:>6.3} {:>6.3} | {:>6.3} {:>6.3} {:>6.3} | {:>6.3} {:>6.3} | {:>7.3} | {:>6.3} {:>6.3} | {:>6.3} | {:>5.1}\n",
             p.temperature,
             p.bleu[0],
             p.bleu[1],
@@ -214,6 +259,9 @@ pub fn render(r: &Report) -> String {
             p.distinct1,
             p.distinct2,
             p.copied_8_words,
+            p.rating_agreement,
+            p.rating_within_one,
+            p.real_vs_synthetic,
             p.mean_words
         );
     }
