@@ -132,6 +132,17 @@ enum TrainCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// The adversarial stage of the review generator, starting from an MLE checkpoint.
+    ReviewsGan {
+        #[arg(long, default_value = "models/reviews")]
+        from: PathBuf,
+        #[arg(long, default_value = "models/reviews-gan")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// The conditional review generator (clothing reviews): BPE vocabulary and MLE training.
     Reviews {
         #[arg(long, default_value = "models/reviews")]
@@ -153,17 +164,18 @@ enum EvalCommand {
     /// The review generator on held-out products: BLEU, Self-BLEU, distinct-n, NLL, copies,
     /// over sampling temperatures, with the quality-diversity curve as a PNG.
     Reviews {
-        #[arg(long, default_value = "models/reviews")]
-        dir: PathBuf,
+        /// Checkpoint folders to compare (repeat the flag).
+        #[arg(long, default_values = ["models/reviews", "models/reviews-gan"])]
+        dir: Vec<PathBuf>,
         /// Generated reviews per temperature.
         #[arg(long, default_value_t = 300)]
         samples: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Also write the report as JSON here.
+        /// Also write the reports as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Where to draw the quality-diversity curve.
+        /// Where to draw the quality-diversity curves.
         #[arg(long, default_value = "out/reviews-quality-diversity.png")]
         plot: PathBuf,
     },
@@ -367,21 +379,45 @@ async fn main() -> anyhow::Result<()> {
             json,
             plot,
         }) => {
-            use warmstart::text::eval_reviews::{evaluate, render};
+            use warmstart::text::eval_reviews::{evaluate, plot_curves, render};
             if let Some(parent) = plot.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            let report = evaluate(&dir, samples, seed, Some(&plot), true)?;
-            println!("{}", render(&report));
-            for p in report.points.iter().filter(|p| p.temperature == 1.0) {
-                for e in &p.examples {
-                    println!("  {e}");
+            let mut reports = Vec::new();
+            for d in &dir {
+                let report = evaluate(d, samples, seed, true)?;
+                println!("{}", render(&report));
+                for p in report.points.iter().filter(|p| p.temperature == 1.0) {
+                    for e in &p.examples {
+                        println!("  {e}");
+                    }
                 }
+                println!();
+                reports.push(report);
             }
-            println!("quality-diversity curve: {}", plot.display());
+            plot_curves(&plot, &reports)?;
+            println!("quality-diversity curves: {}", plot.display());
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+                std::fs::write(&path, serde_json::to_string_pretty(&reports)?)?;
             }
+        }
+        Command::Train(TrainCommand::ReviewsGan {
+            from,
+            out,
+            steps,
+            seed,
+        }) => {
+            use warmstart::text::adversarial::{train, AdversarialConfig};
+            tch::set_num_threads(2);
+            let config = AdversarialConfig {
+                from,
+                out,
+                steps,
+                seed,
+                ..Default::default()
+            };
+            let card = train(&config, true)?;
+            println!("{} written to {}", card.version, config.out.display());
         }
         Command::Eval(EvalCommand::Sequential { epochs }) => {
             let stream = warmstart::data::beauty::load(

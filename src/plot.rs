@@ -96,6 +96,34 @@ pub fn lines(
     root.present().map_err(|e| err(&e))
 }
 
+/// `lines` for a training curve kept as JSON objects: x from `x_key`, one series per
+/// `(key, name)`.
+pub fn json_curve(
+    path: &Path,
+    title: &str,
+    x_key: &str,
+    y_label: &str,
+    curve: &[serde_json::Value],
+    keys: &[(&str, &str)],
+) -> Result<(), PlotError> {
+    let series: Vec<Series> = keys
+        .iter()
+        .map(|&(key, name)| Series {
+            name,
+            points: curve
+                .iter()
+                .map(|p| {
+                    (
+                        p[x_key].as_f64().unwrap_or(0.0),
+                        p[key].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    lines(path, title, x_key, y_label, &series)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,17 +2,21 @@
 //! checkpoint loads, the metrics are in range, and temperature trades quality for diversity the
 //! way it must (a broken sampler or metric would flatten or invert that).
 
-use warmstart::text::eval_reviews::{evaluate, TEMPERATURES};
+use warmstart::text::eval_reviews::{evaluate, plot_curves, TEMPERATURES};
 
 #[test]
 fn the_committed_generator_writes_reviews_whose_diversity_grows_with_temperature() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reviews");
     let plot = tempfile::tempdir().unwrap().keep().join("qd.png");
-    let r = evaluate(&dir, 60, 7, Some(&plot), false).unwrap();
+    let r = evaluate(&dir, 60, 7, false).unwrap();
     assert_eq!(r.points.len(), TEMPERATURES.len());
     assert!(r.test_nll > 1.0 && r.test_nll < 6.0, "NLL {}", r.test_nll);
     // The rating judge beats chance (0.2) on real reviews.
-    assert!(r.rating_classifier_on_real > 0.3, "{}", r.rating_classifier_on_real);
+    assert!(
+        r.rating_classifier_on_real > 0.3,
+        "{}",
+        r.rating_classifier_on_real
+    );
     for p in &r.points {
         for v in p.bleu.iter().chain(&p.self_bleu) {
             assert!((0.0..=1.0).contains(v), "{p:?}");
@@ -28,5 +32,6 @@ fn the_committed_generator_writes_reviews_whose_diversity_grows_with_temperature
     assert!(hot.distinct2 > cold.distinct2, "{cold:?} {hot:?}");
     assert!(hot.self_bleu[2] < cold.self_bleu[2], "{cold:?} {hot:?}");
     assert!(hot.bleu[2] < cold.bleu[2], "{cold:?} {hot:?}");
+    plot_curves(&plot, std::slice::from_ref(&r)).unwrap();
     assert!(std::fs::metadata(&plot).unwrap().len() > 1000);
 }

@@ -28,7 +28,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::nn;
 
 pub const TEMPERATURES: [f64; 5] = [0.6, 0.8, 1.0, 1.2, 1.4];
@@ -72,7 +72,7 @@ pub struct Loaded {
     pub tokenizer: ReviewTokenizer,
     pub conditions: Conditions,
     pub generator: ReviewGenerator,
-    _vars: nn::VarStore,
+    pub vars: nn::VarStore,
 }
 
 pub fn load(dir: &Path, device: tch::Device) -> Result<Loaded, ReviewsError> {
@@ -92,7 +92,7 @@ pub fn load(dir: &Path, device: tch::Device) -> Result<Loaded, ReviewsError> {
         tokenizer,
         conditions,
         generator,
-        _vars: vars,
+        vars,
     })
 }
 
@@ -100,7 +100,6 @@ pub fn evaluate(
     dir: &Path,
     samples: usize,
     seed: u64,
-    plot_path: Option<&PathBuf>,
     progress: bool,
 ) -> Result<Report, ReviewsError> {
     let device = crate::torch::device();
@@ -210,18 +209,6 @@ pub fn evaluate(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    if let Some(path) = plot_path {
-        plot::lines(
-            path,
-            "quality vs diversity over temperature (held-out products)",
-            "Self-BLEU-4 (lower: more diverse)",
-            "BLEU-4 against same-class held-out reviews",
-            &[Series {
-                name: "MLE generator (temperatures 0.6 to 1.4)",
-                points: points.iter().map(|p| (p.self_bleu[2], p.bleu[2])).collect(),
-            }],
-        )?;
-    }
     Ok(Report {
         model: m.card.version,
         samples: conds.len(),
@@ -231,6 +218,29 @@ pub fn evaluate(
         real_vs_real,
         points,
     })
+}
+
+/// The quality-diversity curves of several models (BLEU-4 against Self-BLEU-4 over temperature).
+pub fn plot_curves(path: &Path, reports: &[Report]) -> Result<(), ReviewsError> {
+    let series: Vec<Series> = reports
+        .iter()
+        .map(|r| Series {
+            name: &r.model,
+            points: r
+                .points
+                .iter()
+                .map(|p| (p.self_bleu[2], p.bleu[2]))
+                .collect(),
+        })
+        .collect();
+    plot::lines(
+        path,
+        "quality vs diversity, temperatures 0.6 to 1.4 (held-out products)",
+        "Self-BLEU-4 (lower: more diverse)",
+        "BLEU-4 against same-class held-out reviews",
+        &series,
+    )?;
+    Ok(())
 }
 
 /// The report as a table.

@@ -140,6 +140,38 @@ impl ReviewGenerator {
             )
     }
 
+    /// A differentiable free-running rollout of `len` steps for the adversarial stage: each
+    /// step's output is a Gumbel-softmax relaxation of a sampled piece (temperature `tau`, as in
+    /// RelGAN, Nie et al., ICLR 2019), and the next input is that soft one-hot times the piece
+    /// embeddings. Returns [batch, len, vocab].
+    pub fn gumbel_rollout(
+        &self,
+        conds: &[Condition],
+        bos: u32,
+        len: i64,
+        tau: f64,
+        device: Device,
+    ) -> Tensor {
+        let n = conds.len() as i64;
+        let mut state = self.initial_state(conds, device);
+        let mut x = self
+            .tokens
+            .forward(&Tensor::full([n], bos as i64, (Kind::Int64, device)))
+            .unsqueeze(1);
+        let mut outputs = Vec::with_capacity(len as usize);
+        for _ in 0..len {
+            let (o, s) = self.gru.seq_init(&x, &state);
+            state = s;
+            let logits = self.out.forward(&o.squeeze_dim(1));
+            let u = Tensor::rand_like(&logits).clamp(1e-10, 1.0);
+            let gumbel = -(-u.log()).log();
+            let y = ((logits + gumbel) / tau).softmax(-1, Kind::Float);
+            x = y.matmul(&self.tokens.ws).unsqueeze(1);
+            outputs.push(y);
+        }
+        Tensor::stack(&outputs, 1)
+    }
+
     /// Samples one review per condition at `temperature`; returns piece ids without markers,
     /// at most `max_len - 1` pieces each.
     pub fn sample(

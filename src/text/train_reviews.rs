@@ -8,7 +8,7 @@ use super::tokenizer::ReviewTokenizer;
 use crate::data::clothing::{self, Review, Split};
 use crate::gan::card::{data_file, ModelCard, Run};
 use crate::gan::checkpoint;
-use crate::plot::{self, Series};
+use crate::plot;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -18,8 +18,8 @@ use tch::Device;
 
 pub const NAME: &str = "review-generator";
 
-/// The files of the checkpoint folder.
-const FILES: [&str; 4] = [
+/// The files of a review generator's checkpoint folder (MLE or adversarial), besides `card.json`.
+pub const FILES: [&str; 4] = [
     "tokenizer.json",
     "conditions.json",
     "generator.safetensors",
@@ -234,31 +234,15 @@ pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsEr
     checkpoint::save_f16(&vars, &weights)?;
     let val_nll = held_out_nll(&g, &tok, &cond, &val_set, &val_enc, device);
 
-    let series = |key: &str| -> Vec<(f64, f64)> {
-        curve
-            .iter()
-            .map(|p| {
-                (
-                    p["epoch"].as_f64().unwrap_or(0.0),
-                    p[key].as_f64().unwrap_or(0.0),
-                )
-            })
-            .collect()
-    };
-    plot::lines(
+    plot::json_curve(
         &out.join("curve.png"),
         "review generator, maximum likelihood (clothing reviews)",
         "epoch",
         "NLL per BPE piece",
+        &curve,
         &[
-            Series {
-                name: "training",
-                points: series("train_nll"),
-            },
-            Series {
-                name: "validation (unseen products)",
-                points: series("validation_nll"),
-            },
+            ("train_nll", "training"),
+            ("validation_nll", "validation (unseen products)"),
         ],
     )?;
     let card = ModelCard::issue(

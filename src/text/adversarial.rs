@@ -1,0 +1,236 @@
+//! The adversarial stage of the review generator (RelGAN-style, Nie et al., ICLR 2019): starting
+//! from the maximum-likelihood generator, a conditional discriminator learns to tell real
+//! reviews from Gumbel-softmax rollouts for the same conditions, with the relativistic standard
+//! loss; the generator learns to fool it, with the MLE loss kept as a regulariser (weight
+//! `mle_weight`) so that a short CPU run cannot collapse the language model.
+//!
+//! `warmstart train reviews-gan --from models/reviews` writes a checkpoint folder of the same
+//! layout (tokenizer and conditions copied), so `warmstart eval reviews` compares the two.
+
+use super::eval_reviews::{load, Loaded};
+use super::generator::Condition;
+use super::train_reviews::{splits, ReviewsError, FILES};
+use crate::data::clothing;
+use crate::gan::card::{data_file, ModelCard, Run};
+use crate::gan::checkpoint;
+use crate::plot;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+use tch::nn::{self, Module, OptimizerConfig, RNN};
+use tch::{Kind, Tensor};
+
+pub const NAME: &str = "review-gan";
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdversarialConfig {
+    pub from: PathBuf,
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch: usize,
+    /// Pieces per rollout (and per real review seen by the discriminator).
+    pub len: i64,
+    pub tau: f64,
+    pub learning_rate: f64,
+    pub mle_weight: f64,
+    pub seed: u64,
+}
+
+impl Default for AdversarialConfig {
+    fn default() -> Self {
+        AdversarialConfig {
+            from: "models/reviews".into(),
+            out: "models/reviews-gan".into(),
+            steps: 300,
+            batch: 32,
+            len: 48,
+            tau: 1.0,
+            learning_rate: 1e-4,
+            mle_weight: 1.0,
+            seed: 42,
+        }
+    }
+}
+
+/// Reads a (soft) one-hot piece sequence with its conditions; returns one logit per review.
+struct Discriminator {
+    embed: nn::Linear,
+    gru: nn::GRU,
+    rating: nn::Embedding,
+    class: nn::Embedding,
+    out: nn::Linear,
+}
+
+impl Discriminator {
+    fn new(p: &nn::Path, vocab: i64, classes: i64) -> Self {
+        let (e, h) = (64, 128);
+        let no_bias = nn::LinearConfig {
+            bias: false,
+            ..Default::default()
+        };
+        Discriminator {
+            embed: nn::linear(p / "embed", vocab, e, no_bias),
+            gru: nn::gru(
+                p / "gru",
+                e,
+                h,
+                nn::RNNConfig {
+                    batch_first: true,
+                    ..Default::default()
+                },
+            ),
+            rating: nn::embedding(p / "rating", 5, h, Default::default()),
+            class: nn::embedding(p / "class", classes, h, Default::default()),
+            out: nn::linear(p / "out", 2 * h, 1, Default::default()),
+        }
+    }
+
+    fn forward(&self, y: &Tensor, conds: &[Condition]) -> Tensor {
+        let device = y.device();
+        let (_, state) = self
+            .gru
+            .seq_init(&self.embed.forward(y), &self.gru.zero_state(y.size()[0]));
+        let h = state.0.squeeze_dim(0);
+        let r: Vec<i64> = conds.iter().map(|c| c.rating as i64 - 1).collect();
+        let k: Vec<i64> = conds.iter().map(|c| c.class).collect();
+        let c = self.rating.forward(&Tensor::from_slice(&r).to(device))
+            + self.class.forward(&Tensor::from_slice(&k).to(device));
+        self.out.forward(&Tensor::cat(&[h, c], 1)).squeeze_dim(1)
+    }
+}
+
+pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, ReviewsError> {
+    let device = crate::torch::device();
+    tch::manual_seed(config.seed as i64);
+    let Loaded {
+        card: base,
+        tokenizer: tok,
+        conditions: cond,
+        generator: g,
+        vars: g_vars,
+    } = load(&config.from, device)?;
+    let data = crate::data::data_dir().join("clothing-reviews");
+    let corpus = clothing::load(&data)?;
+    let [train_set, _, _] = splits(&corpus);
+    let encoded: Vec<Vec<u32>> = train_set.iter().map(|r| tok.encode(&r.text)).collect();
+    let vocab = g.config.vocab;
+
+    let d_vars = nn::VarStore::new(device);
+    let d = Discriminator::new(
+        &d_vars.root().sub("discriminator"),
+        vocab,
+        cond.classes.len() as i64,
+    );
+    let mut g_opt = nn::Adam::default()
+        .build(&g_vars, config.learning_rate)
+        .expect("optimizer");
+    let mut d_opt = nn::Adam::default()
+        .build(&d_vars, config.learning_rate)
+        .expect("optimizer");
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let bar = crate::observe::progress::bar(
+        progress,
+        config.steps as u64,
+        "review GAN {bar:30} {pos}/{len} steps  {msg}",
+    );
+    let mut curve = Vec::new();
+    let (mut dl, mut gl, mut ml) = (0.0, 0.0, 0.0);
+    for step in 1..=config.steps {
+        let idx: Vec<usize> = (0..config.batch)
+            .map(|_| rng.random_range(0..train_set.len()))
+            .collect();
+        let conds: Vec<Condition> = idx.iter().map(|&i| cond.of(train_set[i])).collect();
+        let seqs: Vec<&[u32]> = idx.iter().map(|&i| encoded[i].as_slice()).collect();
+        let (input, target) = g.batch(&seqs, &tok, device);
+        // Real reviews as one-hot pieces, cut or padded to the rollout length.
+        let t = target.size()[1];
+        let real_ids = if t >= config.len {
+            target.narrow(1, 0, config.len)
+        } else {
+            Tensor::cat(
+                &[
+                    target.shallow_clone(),
+                    Tensor::full(
+                        [config.batch as i64, config.len - t],
+                        tok.pad as i64,
+                        (Kind::Int64, device),
+                    ),
+                ],
+                1,
+            )
+        };
+        let real = real_ids.one_hot(vocab).to_kind(Kind::Float);
+
+        let fake = g.gumbel_rollout(&conds, tok.bos, config.len, config.tau, device);
+        let d_loss = -(d.forward(&real, &conds) - d.forward(&fake.detach(), &conds))
+            .sigmoid()
+            .clamp(1e-7, 1.0)
+            .log()
+            .mean(Kind::Float);
+        d_opt.backward_step_clip(&d_loss, 5.0);
+
+        let adv = -(d.forward(&fake, &conds) - d.forward(&real, &conds))
+            .sigmoid()
+            .clamp(1e-7, 1.0)
+            .log()
+            .mean(Kind::Float);
+        let mle = g.nll(&conds, &input, &target, tok.pad);
+        let g_loss = &adv + &mle * config.mle_weight;
+        g_opt.backward_step_clip(&g_loss, 1.0);
+
+        dl += d_loss.double_value(&[]);
+        gl += adv.double_value(&[]);
+        ml += mle.double_value(&[]);
+        if step % 25 == 0 {
+            let n = 25.0;
+            curve.push(serde_json::json!({
+                "step": step, "discriminator": dl / n, "generator_adversarial": gl / n, "mle_nll": ml / n
+            }));
+            bar.set_message(format!("D {:.3} G {:.3} NLL {:.3}", dl / n, gl / n, ml / n));
+            (dl, gl, ml) = (0.0, 0.0, 0.0);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let out = &config.out;
+    std::fs::create_dir_all(out).map_err(crate::gan::error::io(out))?;
+    for f in ["tokenizer.json", "conditions.json"] {
+        std::fs::copy(config.from.join(f), out.join(f)).map_err(crate::gan::error::io(out))?;
+    }
+    let weights = out.join("generator.safetensors");
+    checkpoint::save_f16(&g_vars, &weights)?;
+    plot::json_curve(
+        &out.join("curve.png"),
+        "review generator, adversarial stage (relativistic loss + MLE)",
+        "step",
+        "mean loss over 25 steps",
+        &curve,
+        &[
+            ("discriminator", "discriminator"),
+            ("generator_adversarial", "generator, adversarial"),
+            ("mle_nll", "generator, MLE NLL"),
+        ],
+    )?;
+    let card = ModelCard::issue(
+        out,
+        &weights,
+        NAME,
+        Run {
+            dataset: base.run.dataset.clone(),
+            data_files: vec![data_file(&data.join(clothing::FILE))?],
+            seed: config.seed,
+            device: crate::torch::device_name(device),
+            config: serde_json::json!({
+                "adversarial": config,
+                "generator": base.run.config["generator"],
+                "training": base.run.config["training"],
+            }),
+            metrics: serde_json::json!({ "initialised_from": base.version }),
+            curve: serde_json::Value::Array(curve),
+            files: FILES.map(String::from).into(),
+            resumed_from: None,
+        },
+    )?;
+    Ok(card)
+}
