@@ -22,7 +22,7 @@ use crate::recommend::features::{hashed, Sparse};
 use crate::recommend::hybrid::ItemVector;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 pub const NAME: &str = "behavior-gan";
 
@@ -235,15 +235,4 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
         },
     )?;
     Ok(card)
-}
-
-/// Loads a generator checkpoint folder's weights into a GAN of `config`, on `device`.
-pub fn load_generator(
-    dir: &Path,
-    config: GanConfig,
-    device: Device,
-) -> Result<BehaviorGan, TrainError> {
-    let mut gan = BehaviorGan::new(config, device);
-    gan.load(&dir.join("generator.safetensors"))?;
-    Ok(gan)
 }
