@@ -12,6 +12,7 @@ pub mod demo;
 pub mod eval;
 pub mod events;
 pub mod gan;
+pub mod generate;
 pub mod kafka;
 pub mod observe;
 pub mod pipeline;

@@ -43,6 +43,36 @@ enum Command {
         #[arg(long)]
         http_listen: Option<String>,
     },
+    /// Only the generation stage of a topology (its `[generation]` section), e.g. on a GPU
+    /// machine while the pipeline runs elsewhere. `warmstart run` starts it too when configured.
+    Generate {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Overrides http.listen (empty: no HTTP server).
+        #[arg(long)]
+        http_listen: Option<String>,
+    },
+    /// Generation throughput on this machine's device: batch size 1 against dynamic batching,
+    /// on new products from Amazon Beauty (the models are the committed checkpoints).
+    BenchGeneration {
+        /// Products per measurement.
+        #[arg(long, default_value_t = 256)]
+        products: usize,
+        /// `auto`, `cpu` or `cuda`.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// libtorch threads on the CPU.
+        #[arg(long, default_value_t = 1)]
+        cpu_threads: i32,
+        /// Batch sizes of the batch-latency table.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+        batch_sizes: Vec<usize>,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Check a topology file without running it.
     Validate {
         #[arg(long, default_value = "topologies/default.toml")]
@@ -240,6 +270,70 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Runs the pipeline (when `pipeline`) and the generation stage (when configured) until SIGINT
+/// or SIGTERM; SIGHUP reloads the generation models.
+async fn run_topology(t: Topology, pipeline: bool) -> anyhow::Result<()> {
+    use warmstart::generate::launch;
+    let metrics = Metrics::new(&device_label());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let generation = match t.generation {
+        Some(_) => Some(launch::spawn(t.clone(), metrics.clone(), stopped(stop_rx.clone()))?),
+        None => None,
+    };
+    let reloader = generation.as_ref().map(|g| g.0.clone());
+    if let Some(r) = reloader.clone() {
+        reload_on_sighup(r);
+    }
+    if !t.http.listen.is_empty() {
+        let (addr, _) = observe::http::serve(&t.http.listen, metrics.clone(), reloader)
+            .await
+            .with_context(|| format!("cannot listen on {}", t.http.listen))?;
+        tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    }
+    if pipeline {
+        let summary = Pipeline::new(t, metrics)?.run(stopped(stop_rx)).await?;
+        println!(
+            "consumed {} records: {} outputs, {} dead letters, {} duplicates dropped",
+            summary.records_in, summary.outputs, summary.dead_letters, summary.filtered
+        );
+    }
+    if let Some((_, task)) = generation {
+        let s = task.await.context("generation task")??;
+        println!(
+            "generation: {} products, {} synthetic reviews, {} synthetic behaviour events, {} dead letters",
+            s.products, s.reviews, s.behavior, s.dead_letters
+        );
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn reload_on_sighup(reloader: warmstart::generate::service::Reloader) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload through POST /admin/reload");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match reloader.reload().await {
+                Ok(v) => tracing::info!(reviews = %v.reviews, behavior = %v.behavior, "SIGHUP: models reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous models keep serving"),
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_: warmstart::generate::service::Reloader) {}
+
 fn device_label() -> String {
     warmstart::torch::device_name(warmstart::torch::device())
 }
@@ -276,18 +370,44 @@ async fn main() -> anyhow::Result<()> {
                 t.http.listen = l;
             }
             t.validate()?;
-            let metrics = Metrics::new(&device_label());
-            if !t.http.listen.is_empty() {
-                let (addr, _) = observe::http::serve(&t.http.listen, metrics.clone())
-                    .await
-                    .with_context(|| format!("cannot listen on {}", t.http.listen))?;
-                tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+            run_topology(t, true).await?;
+        }
+        Command::Generate {
+            topology,
+            bootstrap_servers,
+            http_listen,
+        } => {
+            let mut t = load(&topology)?;
+            if let Some(b) = bootstrap_servers {
+                t.kafka.bootstrap_servers = b;
             }
-            let summary = Pipeline::new(t, metrics)?.run(shutdown_signal()).await?;
-            println!(
-                "consumed {} records: {} outputs, {} dead letters, {} duplicates dropped",
-                summary.records_in, summary.outputs, summary.dead_letters, summary.filtered
+            if let Some(l) = http_listen {
+                t.http.listen = l;
+            }
+            t.validate()?;
+            anyhow::ensure!(
+                t.generation.is_some(),
+                "{} has no [generation] section",
+                topology.display()
             );
+            run_topology(t, false).await?;
+        }
+        Command::BenchGeneration {
+            products,
+            device,
+            cpu_threads,
+            batch_sizes,
+            json,
+        } => {
+            let report = tokio::task::spawn_blocking(move || {
+                warmstart::generate::bench::run(products, &device, cpu_threads, &batch_sizes)
+            })
+            .await??;
+            println!("{}", warmstart::generate::bench::render(&report));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
         }
         Command::Demo { topology, events } => {
             let t = load(&topology)?;

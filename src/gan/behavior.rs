@@ -176,8 +176,8 @@ pub struct BehaviorGan {
     pub config: GanConfig,
     pub vars: nn::VarStore,
     pub generator: Generator,
-    discriminator: Discriminator,
-    _dvars: nn::VarStore,
+    pub discriminator: Discriminator,
+    pub dvars: nn::VarStore,
 }
 
 impl BehaviorGan {
@@ -192,7 +192,7 @@ impl BehaviorGan {
             vars,
             generator,
             discriminator,
-            _dvars: dvars,
+            dvars,
         }
     }
 
@@ -215,7 +215,7 @@ impl BehaviorGan {
             .build(&self.vars, c.learning_rate)
             .expect("optimizer");
         let mut d_opt = nn::Adam::default()
-            .build(&self._dvars, c.learning_rate)
+            .build(&self.dvars, c.learning_rate)
             .expect("optimizer");
         let mut rng = StdRng::seed_from_u64(c.seed);
         let steps = data.pairs.len().div_ceil(c.batch);
@@ -357,17 +357,25 @@ pub fn sample_users(
         .chunks_exact(dim)
         .map(|u| crate::recommend::bpr::dot(u, item))
         .collect();
-    let mut top = crate::eval::rank::top_k(&scores, pool, |_| true, &[]);
+    let top = crate::eval::rank::top_k(&scores, pool, |_| true, &[]);
+    let pool: Vec<(u32, f32)> = top.iter().map(|&u| (u, scores[u as usize])).collect();
+    draw(&pool, n, temperature, rng)
+}
+
+/// `n` distinct entries of `pool` (user, score), sorted by descending score, drawn without
+/// replacement with probability proportional to exp(score / temperature).
+pub fn draw(pool: &[(u32, f32)], n: usize, temperature: f32, rng: &mut impl Rng) -> Vec<u32> {
+    let mut left = pool.to_vec();
     let mut out = Vec::with_capacity(n);
-    while out.len() < n && !top.is_empty() {
-        let max = scores[top[0] as usize];
-        let w: Vec<f32> = top
+    while out.len() < n && !left.is_empty() {
+        let max = left.iter().map(|p| p.1).fold(f32::MIN, f32::max);
+        let w: Vec<f32> = left
             .iter()
-            .map(|&u| ((scores[u as usize] - max) / temperature).exp())
+            .map(|&(_, s)| ((s - max) / temperature).exp())
             .collect();
         let total: f32 = w.iter().sum();
         let mut x = rng.random::<f32>() * total;
-        let mut pick = top.len() - 1;
+        let mut pick = left.len() - 1;
         for (k, wk) in w.iter().enumerate() {
             if x < *wk {
                 pick = k;
@@ -375,7 +383,7 @@ pub fn sample_users(
             }
             x -= wk;
         }
-        out.push(top.remove(pick));
+        out.push(left.remove(pick).0);
     }
     out
 }

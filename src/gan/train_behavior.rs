@@ -2,6 +2,7 @@
 //! checkpoint folder that the generation stage loads:
 //!
 //! - `generator.safetensors`: the generator's weights (f16);
+//! - `discriminator.safetensors`: the discriminator's (f16), the generation stage's quality gate;
 //! - `users.safetensors` + `users.txt.gz`: the recommender user vectors and ids that synthetic
 //!   users are drawn from (f16, one id per line, same order);
 //! - `sequence.json`: view / cart / purchase probabilities and gaps fitted on Taobao;
@@ -27,8 +28,9 @@ use tch::{Kind, Tensor};
 pub const NAME: &str = "behavior-gan";
 
 /// The files of the checkpoint folder.
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "generator.safetensors",
+    "discriminator.safetensors",
     "users.safetensors",
     "users.txt.gz",
     "sequence.json",
@@ -123,6 +125,10 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     let generator = out.join("generator.safetensors");
     let previous = if opts.resume {
         gan.load(&generator)?;
+        let d = out.join("discriminator.safetensors");
+        if d.exists() {
+            super::checkpoint::load(&gan.dvars, &d)?;
+        }
         Some(ModelCard::read(&out.join("card.json"))?)
     } else {
         None
@@ -147,6 +153,7 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
         ..l
     }));
     gan.save(&generator)?;
+    super::checkpoint::save_f16(&gan.dvars, &out.join("discriminator.safetensors"))?;
 
     // Held-out quality: the cold items' real users (all their pairs, never trained on).
     let mut truth = vec![Vec::new(); split.n_items];

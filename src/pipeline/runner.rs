@@ -256,7 +256,7 @@ fn drain_ready(
     Ok(())
 }
 
-fn commit_acknowledged(
+pub(crate) fn commit_acknowledged(
     consumer: &StreamConsumer<PipelineContext>,
     tracker: &AckTracker,
     metrics: &Metrics,

@@ -114,12 +114,17 @@ impl ContentMatch {
 
     /// Fills `profile` with the L2-normalised sum of the history items' normalised TF-IDF vectors.
     pub fn profile(&self, history: impl Iterator<Item = u32>, profile: &mut Profile) {
+        self.weighted_profile(history.map(|j| (j, 1.0)), profile)
+    }
+
+    /// As [`ContentMatch::profile`], each history item counting with its weight.
+    pub fn weighted_profile(&self, history: impl Iterator<Item = (u32, f32)>, profile: &mut Profile) {
         for &b in &profile.touched {
             profile.weights[b as usize] = 0.0;
         }
         profile.touched.clear();
-        for j in history {
-            let n = self.inv_norm[j as usize];
+        for (j, w) in history {
+            let n = self.inv_norm[j as usize] * w;
             for &b in &self.buckets[j as usize] {
                 let slot = &mut profile.weights[b as usize];
                 if *slot == 0.0 {

@@ -83,8 +83,14 @@ pub struct Online {
     user_ids: Vec<String>,
     items: HashMap<String, u32>,
     item_ids: Vec<String>,
-    /// Items each user interacted with, sorted: excluded from their recommendations.
+    /// Items each user really interacted with, sorted: excluded from their recommendations.
     seen: Vec<Vec<u32>>,
+    /// Items each user has synthetic interactions with, sorted: they train the model and count
+    /// in the user's content profile (with the item's decaying synthetic weight), but they are
+    /// not excluded from recommendations: the user never saw the item, and recommending it to
+    /// plausible users is the point of generating them.
+    #[serde(default)]
+    synthetic: Vec<Vec<u32>>,
     popularity: Vec<f32>,
     popularity_scale: f32,
     real_count: Vec<u32>,
@@ -112,6 +118,7 @@ impl Online {
             items: HashMap::new(),
             item_ids: Vec::new(),
             seen: Vec::new(),
+            synthetic: Vec::new(),
             popularity: Vec::new(),
             popularity_scale: 1.0,
             real_count: Vec::new(),
@@ -195,8 +202,16 @@ impl Online {
         self.users.insert(id.to_owned(), u);
         self.user_ids.push(id.to_owned());
         self.seen.push(Vec::new());
+        self.synthetic.push(Vec::new());
         self.model.ensure_users(self.user_ids.len(), &mut self.rng);
         (u, true)
+    }
+
+    /// The weight of a synthetic interaction with item `i` now: it halves every
+    /// `synthetic_half_life` real interactions of the item.
+    fn synthetic_weight(&self, i: u32) -> f32 {
+        let halvings = self.real_count[i as usize] as f32 / self.config.synthetic_half_life;
+        self.config.synthetic_weight * 0.5f32.powf(halvings)
     }
 
     /// One interaction, one model update.
@@ -211,10 +226,7 @@ impl Online {
                 self.real_count[i as usize] += 1;
                 e.weight as f32
             }
-            Origin::Synthetic => {
-                let halvings = self.real_count[i as usize] as f32 / self.config.synthetic_half_life;
-                e.weight as f32 * self.config.synthetic_weight * 0.5f32.powf(halvings)
-            }
+            Origin::Synthetic => e.weight as f32 * self.synthetic_weight(i),
         };
         // Popularity with exponential forgetting, kept as count * scale to avoid touching
         // every item per event.
@@ -225,9 +237,17 @@ impl Online {
             self.popularity.iter_mut().for_each(|p| *p /= s);
             self.popularity_scale = 1.0;
         }
-        let seen = &mut self.seen[u as usize];
-        if let Err(pos) = seen.binary_search(&i) {
-            seen.insert(pos, i);
+        if self.synthetic.len() < self.seen.len() {
+            // A snapshot from before synthetic histories were kept.
+            self.synthetic.resize(self.seen.len(), Vec::new());
+        }
+        let history = match e.origin {
+            Origin::Real => &mut self.seen,
+            Origin::Synthetic => &mut self.synthetic,
+        };
+        let history = &mut history[u as usize];
+        if let Err(pos) = history.binary_search(&i) {
+            history.insert(pos, i);
         }
         if self.items() > 1 && weight > 0.0 {
             let seen = std::mem::take(&mut self.seen[u as usize]);
@@ -269,8 +289,14 @@ impl Online {
             .map(|(v, b)| dot(uv, v) + b)
             .collect();
         let seen = &self.seen[u as usize];
+        let synthetic = self.synthetic.get(u as usize).map_or(&[][..], Vec::as_slice);
         PROFILE.with_borrow_mut(|profile| {
-            self.content.profile(seen.iter().copied(), profile);
+            let history = seen.iter().map(|&i| (i, 1.0)).chain(
+                synthetic
+                    .iter()
+                    .map(|&i| (i, self.synthetic_weight(i))),
+            );
+            self.content.weighted_profile(history, profile);
             self.content
                 .add_scores(profile, self.config.content_weight, &mut scores);
         });
@@ -420,5 +446,31 @@ mod tests {
             (later - 1.0).abs() < 1e-5,
             "halved after 5 real interactions: {later}"
         );
+    }
+
+    #[test]
+    fn a_synthetic_interaction_makes_the_item_recommendable_to_its_user_without_excluding_it() {
+        let mut m = Online::new(OnlineConfig::default());
+        for (t, title) in [
+            ("lipstick", "matte red lipstick"),
+            ("gloss", "pink lip gloss shine"),
+            ("mascara", "black volume mascara"),
+            ("serum", "vitamin c face serum"),
+            ("cream", "night face cream"),
+        ] {
+            m.apply_product(&product(t, title, 0));
+        }
+        m.apply(&event("u", "lipstick", Origin::Real));
+        m.apply_product(&product("new-serum", "retinol face serum", 1));
+        let rank = |m: &Online| {
+            m.recommend("u", 10)
+                .iter()
+                .position(|r| r.0 == "new-serum")
+                .unwrap()
+        };
+        let before = rank(&m);
+        m.apply(&event("u", "new-serum", Origin::Synthetic));
+        assert!(!m.has("u", "new-serum"), "a synthetic interaction is not consumption");
+        assert_eq!(rank(&m), 0, "ranked first after its synthetic interaction (was {before})");
     }
 }

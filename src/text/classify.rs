@@ -89,6 +89,15 @@ impl BowClassifier {
         m
     }
 
+    /// Class probabilities (softmax of the logits).
+    pub fn proba(&self, text: &str) -> Vec<f32> {
+        let z = self.logits(&features(text));
+        let max = z.iter().copied().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = z.iter().map(|v| (v - max).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        e.into_iter().map(|v| v / sum).collect()
+    }
+
     pub fn predict(&self, text: &str) -> usize {
         let z = self.logits(&features(text));
         (0..self.classes)

@@ -174,6 +174,9 @@ impl ReviewGenerator {
 
     /// Samples one review per condition at `temperature`; returns piece ids without markers,
     /// at most `max_len - 1` pieces each.
+    ///
+    /// Finished rows leave the batch (their state rows are dropped), so a batch costs the sum of
+    /// its reviews' lengths, not its size times the longest: that is what makes batching pay.
     pub fn sample(
         &self,
         conds: &[Condition],
@@ -183,32 +186,39 @@ impl ReviewGenerator {
     ) -> Vec<Vec<u32>> {
         let _guard = tch::no_grad_guard();
         let n = conds.len();
-        let mut state = self.initial_state(conds, device);
+        let mut state = self.initial_state(conds, device).0;
         let mut token = Tensor::full([n as i64], tok.bos as i64, (Kind::Int64, device));
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut done = vec![false; n];
+        // The output row of each row still in the batch.
+        let mut active: Vec<usize> = (0..n).collect();
         for _ in 0..self.config.max_len - 1 {
+            if active.is_empty() {
+                break;
+            }
             let x = self.tokens.forward(&token).unsqueeze(1);
-            let (o, s) = self.gru.seq_init(&x, &state);
-            state = s;
+            let (o, s) = self.gru.seq_init(&x, &nn::GRUState(state));
+            state = s.0;
             let logits = self.out.forward(&o.squeeze_dim(1)) / temperature.max(1e-3);
             token = logits
                 .softmax(-1, Kind::Float)
                 .multinomial(1, true)
                 .squeeze_dim(1);
             let ids = Vec::<i64>::try_from(token.to(Device::Cpu)).expect("int64 tokens");
-            for (b, &id) in ids.iter().enumerate() {
-                if done[b] {
+            let mut keep = Vec::with_capacity(active.len());
+            for (row, &id) in ids.iter().enumerate() {
+                if id as u32 == tok.eos {
                     continue;
                 }
-                if id as u32 == tok.eos {
-                    done[b] = true;
-                } else if id as u32 != tok.pad && id as u32 != tok.bos {
-                    out[b].push(id as u32);
+                if id as u32 != tok.pad && id as u32 != tok.bos {
+                    out[active[row]].push(id as u32);
                 }
+                keep.push(row as i64);
             }
-            if done.iter().all(|&d| d) {
-                break;
+            if keep.len() < active.len() {
+                let rows = Tensor::from_slice(&keep).to(device);
+                state = state.index_select(1, &rows);
+                token = token.index_select(0, &rows);
+                active = keep.iter().map(|&r| active[r as usize]).collect();
             }
         }
         out

@@ -56,6 +56,9 @@ pub struct Topology {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// The generation stage (synthetic reviews and behaviour for new products); absent: off.
+    #[serde(default)]
+    pub generation: Option<crate::generate::GenerationConfig>,
 }
 
 fn default_name() -> String {
@@ -140,6 +143,12 @@ pub struct OutputsConfig {
     pub products: OutputConfig,
     /// Rejected input with the reason, keyed by the original key.
     pub dead_letter: OutputConfig,
+    /// Generated reviews, keyed by item_id (needed with `[generation]`).
+    #[serde(default)]
+    pub synthetic_reviews: Option<OutputConfig>,
+    /// Generated behaviour, keyed by user_id (needed with `[generation]`).
+    #[serde(default)]
+    pub synthetic_behavior: Option<OutputConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +241,13 @@ impl Topology {
                 schema.file = base.join(&schema.file);
             }
         }
+        if let Some(g) = &mut topology.generation {
+            for dir in [&mut g.reviews_model, &mut g.behavior_model].into_iter().flatten() {
+                if dir.is_relative() {
+                    *dir = base.join(&*dir);
+                }
+            }
+        }
         Ok(topology)
     }
 
@@ -287,11 +303,19 @@ impl Topology {
                 ));
             }
         }
-        for (field, out) in [
-            ("outputs.enriched", &self.outputs.enriched),
-            ("outputs.products", &self.outputs.products),
-            ("outputs.dead_letter", &self.outputs.dead_letter),
-        ] {
+        let o = &self.outputs;
+        let mut outputs = vec![
+            ("outputs.enriched", &o.enriched),
+            ("outputs.products", &o.products),
+            ("outputs.dead_letter", &o.dead_letter),
+        ];
+        if let Some(r) = &o.synthetic_reviews {
+            outputs.push(("outputs.synthetic_reviews", r));
+        }
+        if let Some(b) = &o.synthetic_behavior {
+            outputs.push(("outputs.synthetic_behavior", b));
+        }
+        for (field, out) in outputs {
             check_topic(&format!("{field}.topic"), &out.topic)?;
             if seen.contains(out.topic.as_str()) {
                 return Err(invalid(
@@ -304,6 +328,17 @@ impl Topology {
             }
         }
         stages::validate(&self.stages)?;
+        if let Some(g) = &self.generation {
+            g.validate()?;
+            for (field, out) in [
+                ("outputs.synthetic_reviews", &o.synthetic_reviews),
+                ("outputs.synthetic_behavior", &o.synthetic_behavior),
+            ] {
+                if out.is_none() {
+                    return Err(invalid(field, "the [generation] stage needs this output topic"));
+                }
+            }
+        }
         for (i, schema) in self.schemas.iter().enumerate() {
             if (1..=6).contains(&schema.id) {
                 return Err(invalid(

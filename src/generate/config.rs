@@ -1,0 +1,260 @@
+//! The generation stage's config: the `[generation]` section of a topology.
+
+use crate::topology::TopologyError;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    /// CUDA when present, the CPU otherwise.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationConfig {
+    /// The consumer group of the stage; it reads `outputs.products` (accepted new products).
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Review generator checkpoint folder (default: the shipped `models/reviews`); relative
+    /// paths are relative to the topology file.
+    #[serde(default)]
+    pub reviews_model: Option<PathBuf>,
+    /// Behaviour generator checkpoint folder (default: the shipped `models/behavior`).
+    #[serde(default)]
+    pub behavior_model: Option<PathBuf>,
+    #[serde(default = "default_reviews")]
+    pub reviews_per_product: usize,
+    /// Synthetic users per new product, each with a view and possibly cart and purchase.
+    #[serde(default = "default_users")]
+    pub users_per_product: usize,
+    /// Users are drawn among this many best-scoring ones for the generated item vector.
+    #[serde(default = "default_pool")]
+    pub user_pool: usize,
+    /// Softmax temperature of the draw over the pool's scores.
+    #[serde(default = "default_user_temperature")]
+    pub user_temperature: f32,
+    /// Sampling temperature of the review generator.
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// Requests per forward pass at most.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// How long the first request of a batch waits for company.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_ms: u64,
+    /// Products queued or in inference at most; beyond it the product partitions are paused.
+    #[serde(default = "default_capacity")]
+    pub queue_capacity: usize,
+    /// Rounds of regeneration for records a gate rejected.
+    #[serde(default = "default_tries")]
+    pub max_tries: u32,
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Inference threads of libtorch on the CPU (1 is often fastest for these small models).
+    #[serde(default = "default_threads")]
+    pub cpu_threads: i32,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub gates: GateConfig,
+    /// `/metrics`, `/healthz`, `/readyz` and `POST /admin/reload`; loopback by default, empty
+    /// to disable.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Test hook: every batch takes this much longer (a slow model).
+    #[serde(default)]
+    pub debug_batch_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// A review containing a run of this many words of a training review is dropped.
+    #[serde(default = "default_copy_run")]
+    pub copy_run: usize,
+    /// Reviews with fewer words are dropped.
+    #[serde(default = "default_min_words")]
+    pub min_words: usize,
+    /// Reviews the real-vs-synthetic discriminator calls synthetic with a probability above
+    /// this are dropped.
+    #[serde(default = "default_max_disc")]
+    pub max_discriminator_score: f64,
+    /// Generated reviews the discriminator is fitted against at model load.
+    #[serde(default = "default_disc_samples")]
+    pub discriminator_samples: usize,
+    /// Reviews whose rating, as a classifier trained on real reviews reads it, is further than
+    /// this many stars from the rating they were written for are dropped.
+    #[serde(default = "default_rating_gap")]
+    pub max_rating_gap: u8,
+    /// Emitted review texts remembered for the duplicate check.
+    #[serde(default = "default_dup_window")]
+    pub duplicate_window: usize,
+    /// A behaviour set whose mean behaviour-discriminator probability of being real is below
+    /// this is drawn again from new noise.
+    #[serde(default = "default_min_behavior")]
+    pub min_behavior_score: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+fn default_group() -> String {
+    "warmstart-generation".into()
+}
+fn default_reviews() -> usize {
+    3
+}
+fn default_users() -> usize {
+    10
+}
+fn default_pool() -> usize {
+    200
+}
+fn default_user_temperature() -> f32 {
+    0.5
+}
+fn default_temperature() -> f64 {
+    1.0
+}
+fn default_max_batch() -> usize {
+    32
+}
+fn default_max_wait() -> u64 {
+    5
+}
+fn default_capacity() -> usize {
+    256
+}
+fn default_tries() -> u32 {
+    3
+}
+fn default_threads() -> i32 {
+    1
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_listen() -> String {
+    "127.0.0.1:9465".into()
+}
+fn default_copy_run() -> usize {
+    8
+}
+fn default_min_words() -> usize {
+    4
+}
+fn default_max_disc() -> f64 {
+    0.98
+}
+fn default_disc_samples() -> usize {
+    512
+}
+fn default_rating_gap() -> u8 {
+    2
+}
+fn default_dup_window() -> usize {
+    100_000
+}
+fn default_min_behavior() -> f64 {
+    0.05
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> TopologyError {
+    TopologyError::Invalid {
+        field: format!("generation.{field}"),
+        reason: reason.into(),
+    }
+}
+
+impl GenerationConfig {
+    /// The checks serde cannot express; each error names the field.
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        if self.group_id.trim().is_empty() {
+            return Err(invalid("group_id", "must not be empty"));
+        }
+        if self.reviews_per_product > 100 {
+            return Err(invalid("reviews_per_product", "at most 100"));
+        }
+        if !(1..=1000).contains(&self.users_per_product) {
+            return Err(invalid("users_per_product", "must be 1 to 1000"));
+        }
+        if self.user_pool < self.users_per_product {
+            return Err(invalid("user_pool", "must be at least users_per_product"));
+        }
+        if !(self.user_temperature > 0.0) {
+            return Err(invalid("user_temperature", "must be above 0"));
+        }
+        if !(self.temperature > 0.0 && self.temperature <= 10.0) {
+            return Err(invalid("temperature", "must be in (0, 10]"));
+        }
+        if !(1..=4096).contains(&self.max_batch) {
+            return Err(invalid("max_batch", "must be 1 to 4096"));
+        }
+        if self.queue_capacity < self.max_batch {
+            return Err(invalid("queue_capacity", "must be at least max_batch"));
+        }
+        if self.max_tries == 0 {
+            return Err(invalid("max_tries", "must be at least 1"));
+        }
+        if self.cpu_threads < 1 {
+            return Err(invalid("cpu_threads", "must be at least 1"));
+        }
+        let g = &self.gates;
+        if g.copy_run < 2 {
+            return Err(invalid("gates.copy_run", "must be at least 2"));
+        }
+        if !(0.0..=1.0).contains(&g.max_discriminator_score) {
+            return Err(invalid("gates.max_discriminator_score", "must be in [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&g.min_behavior_score) {
+            return Err(invalid("gates.min_behavior_score", "must be in [0, 1]"));
+        }
+        if g.max_rating_gap > 4 {
+            return Err(invalid("gates.max_rating_gap", "at most 4 (stars are 1-5)"));
+        }
+        if g.discriminator_samples < 16 {
+            return Err(invalid("gates.discriminator_samples", "at least 16"));
+        }
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "listen",
+                format!("`{}` is not an address:port", self.listen),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn reviews_dir(&self) -> PathBuf {
+        self.reviews_model
+            .clone()
+            .unwrap_or_else(|| models_dir().join("reviews"))
+    }
+
+    pub fn behavior_dir(&self) -> PathBuf {
+        self.behavior_model
+            .clone()
+            .unwrap_or_else(|| models_dir().join("behavior"))
+    }
+}
+
+/// The repo's `models/` folder (the committed default checkpoints), or `WARMSTART_MODELS`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("WARMSTART_MODELS")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}

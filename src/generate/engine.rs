@@ -1,0 +1,241 @@
+//! The models of the generation stage and what one batch of new products becomes.
+//!
+//! [`Engine::generate`] takes a batch of products and returns, for each, its synthetic reviews and
+//! behaviour with provenance. Each round samples every missing record of the whole batch in one
+//! forward pass per model, runs the gates, and samples again only what the gates rejected, up to
+//! `max_tries` rounds: rejections are counted by reason, and what is still missing after the last
+//! round is reported as a shortfall, never padded with rejected records.
+//!
+//! Randomness: libtorch's generator and the CPU-side RNG are re-seeded per batch from the config
+//! seed and the batch number; that seed is recorded in every record's provenance, so a record can
+//! be traced to the batch and model version that wrote it.
+
+use super::behavior::BehaviorModel;
+use super::config::GenerationConfig;
+use super::reviews::ReviewModel;
+use super::GenerateError;
+use crate::events::{ProductEvent, SyntheticBehavior, SyntheticReview};
+use crate::recommend::features::{hashed, named_features, Sparse};
+use crate::text::generator::Condition;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+use tch::Device;
+
+/// Model names and versions, for provenance, metrics and the reload endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Versions {
+    pub reviews: String,
+    pub behavior: String,
+}
+
+/// What one product became.
+#[derive(Debug, Clone, Default)]
+pub struct Generated {
+    pub reviews: Vec<SyntheticReview>,
+    pub behavior: Vec<SyntheticBehavior>,
+    /// Rejected records by (kind, reason).
+    pub rejected: BTreeMap<(&'static str, &'static str), u32>,
+    /// Reviews still missing after the last round.
+    pub missing_reviews: usize,
+    /// No behaviour set passed the gate within `max_tries`.
+    pub missing_behavior: bool,
+}
+
+/// Anything that turns a batch of products into generated records: the real [`Engine`], or a
+/// stand-in in tests of the batching and backpressure logic.
+pub trait Model {
+    fn generate(&mut self, products: &[ProductEvent]) -> Vec<Generated>;
+    fn versions(&self) -> Versions;
+    fn device(&self) -> Device;
+}
+
+pub struct Engine {
+    config: GenerationConfig,
+    reviews: ReviewModel,
+    behavior: BehaviorModel,
+    device: Device,
+    batches: u64,
+}
+
+/// The device the config asks for; `cuda` without a GPU is an error rather than a silent CPU.
+pub fn choose_device(config: &GenerationConfig) -> Result<Device, GenerateError> {
+    use super::config::DeviceChoice;
+    match config.device {
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda => Err(GenerateError::NoCuda),
+    }
+}
+
+impl Engine {
+    pub fn load(config: &GenerationConfig) -> Result<Self, GenerateError> {
+        let device = choose_device(config)?;
+        if device == Device::Cpu {
+            tch::set_num_threads(config.cpu_threads);
+        }
+        let reviews = ReviewModel::load(&config.reviews_dir(), config, device)?;
+        let behavior = BehaviorModel::load(&config.behavior_dir(), device)?;
+        Ok(Engine {
+            config: config.clone(),
+            reviews,
+            behavior,
+            device,
+            batches: 0,
+        })
+    }
+
+    fn reviews_for(
+        &mut self,
+        products: &[ProductEvent],
+        seed: i64,
+        rng: &mut StdRng,
+        out: &mut [Generated],
+    ) {
+        let per = self.config.reviews_per_product;
+        // (product index, condition with its drawn rating) of every review still to write.
+        let mut todo: Vec<(usize, Condition)> = Vec::with_capacity(products.len() * per);
+        for (k, p) in products.iter().enumerate() {
+            let base = self.reviews.condition(p);
+            for _ in 0..per {
+                let rating = self.reviews.draw_rating(&base, rng);
+                todo.push((k, Condition { rating, ..base }));
+            }
+        }
+        for _ in 0..self.config.max_tries {
+            if todo.is_empty() {
+                break;
+            }
+            let conds: Vec<Condition> = todo.iter().map(|t| t.1).collect();
+            let texts = self.reviews.sample(&conds, self.config.temperature);
+            let mut again = Vec::new();
+            for ((k, c), text) in todo.into_iter().zip(texts) {
+                match self.reviews.check(&text, c.rating) {
+                    Ok(scores) => {
+                        let p = &products[k];
+                        let n = out[k].reviews.len();
+                        out[k].reviews.push(SyntheticReview {
+                            event_id: format!("{}-{}-r{n}", p.item_id, self.reviews.version),
+                            item_id: p.item_id.clone(),
+                            ts: p.ts,
+                            rating: c.rating as i32,
+                            text,
+                            synthetic: true,
+                            model_name: self.reviews.name.clone(),
+                            model_version: self.reviews.version.clone(),
+                            seed,
+                            scores: BTreeMap::from([
+                                ("discriminator_p_synthetic".into(), scores.p_synthetic),
+                                ("rating_read".into(), scores.rating_read as f64),
+                            ]),
+                        });
+                    }
+                    Err(reason) => {
+                        *out[k].rejected.entry(("review", reason)).or_default() += 1;
+                        again.push((k, c));
+                    }
+                }
+            }
+            todo = again;
+        }
+        for (k, _) in todo {
+            out[k].missing_reviews += 1;
+        }
+    }
+
+    fn behavior_for(
+        &mut self,
+        products: &[ProductEvent],
+        seed: i64,
+        rng: &mut StdRng,
+        out: &mut [Generated],
+    ) {
+        let features: Vec<Sparse> = products.iter().map(|p| hashed(&named_features(p))).collect();
+        let mut todo: Vec<usize> = (0..products.len()).collect();
+        for _ in 0..self.config.max_tries {
+            if todo.is_empty() {
+                break;
+            }
+            let f: Vec<&Sparse> = todo.iter().map(|&k| &features[k]).collect();
+            let starts: Vec<i64> = todo.iter().map(|&k| products[k].ts).collect();
+            let draws = self.behavior.draw(
+                &f,
+                &starts,
+                self.config.users_per_product,
+                self.config.user_pool,
+                self.config.user_temperature,
+                rng,
+            );
+            let mut again = Vec::new();
+            for (k, d) in todo.into_iter().zip(draws) {
+                if d.plausibility < self.config.gates.min_behavior_score {
+                    *out[k].rejected.entry(("behavior", "discriminator")).or_default() += 1;
+                    again.push(k);
+                    continue;
+                }
+                let p = &products[k];
+                for (n, u) in d.users.iter().enumerate() {
+                    for (kind, ts) in &u.events {
+                        out[k].behavior.push(SyntheticBehavior {
+                            event_id: format!(
+                                "{}-{}-u{n}-{}",
+                                p.item_id,
+                                self.behavior.version,
+                                kind.as_str()
+                            ),
+                            user_id: u.user_id.clone(),
+                            item_id: p.item_id.clone(),
+                            kind: *kind,
+                            ts: *ts,
+                            synthetic: true,
+                            model_name: self.behavior.name.clone(),
+                            model_version: self.behavior.version.clone(),
+                            seed,
+                            scores: BTreeMap::from([
+                                ("discriminator_p_real".into(), d.plausibility),
+                                ("user_score".into(), u.score as f64),
+                            ]),
+                        });
+                    }
+                }
+            }
+            todo = again;
+        }
+        for k in todo {
+            out[k].missing_behavior = true;
+        }
+    }
+
+    /// Whether `text` contains a run of a training review (the memorisation gate's test).
+    pub fn copies_training_text(&self, text: &str) -> bool {
+        self.reviews.gates.copies_training_text(text)
+    }
+}
+
+impl Model for Engine {
+    fn generate(&mut self, products: &[ProductEvent]) -> Vec<Generated> {
+        self.batches += 1;
+        let seed = (self.config.seed ^ self.batches.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as i64
+            & i64::MAX;
+        tch::manual_seed(seed);
+        let mut rng = StdRng::seed_from_u64(seed as u64);
+        let mut out = vec![Generated::default(); products.len()];
+        if self.config.reviews_per_product > 0 {
+            self.reviews_for(products, seed, &mut rng, &mut out);
+        }
+        self.behavior_for(products, seed, &mut rng, &mut out);
+        out
+    }
+
+    fn versions(&self) -> Versions {
+        Versions {
+            reviews: self.reviews.version.clone(),
+            behavior: self.behavior.version.clone(),
+        }
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+}

@@ -1,0 +1,58 @@
+//! The generation stage: new products in, synthetic reviews and cold-start behaviour out.
+//!
+//! - [`service`]: the Kafka side (its own consumer of accepted products, backpressure by pausing,
+//!   commits after the outputs are acknowledged, dead letters for what does not decode);
+//! - [`worker`] and [`batcher`]: the inference thread that owns the models and runs them on
+//!   dynamic micro-batches;
+//! - [`engine`]: what a batch becomes: [`reviews`] and [`behavior`] sample in one pass per model,
+//!   [`gates`] drop what leaks, repeats or fails the judges, rejected records are sampled again;
+//! - [`config`]: the `[generation]` section of a topology; [`metrics`]: what it reports.
+
+pub mod batcher;
+pub mod bench;
+pub mod behavior;
+pub mod config;
+pub mod engine;
+pub mod gates;
+pub mod launch;
+pub mod metrics;
+pub mod reviews;
+pub mod service;
+pub mod worker;
+
+pub use config::GenerationConfig;
+pub use engine::{Engine, Generated, Model, Versions};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("cannot load model: {0}")]
+    Model(#[from] crate::gan::error::TrainError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::gan::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Card(#[from] crate::gan::card::CardError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("{}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+    #[error("generation.device is `cuda` but no CUDA device is available (a binary built without the `cuda` feature never sees one)")]
+    NoCuda,
+    #[error("the topology has no [generation] section, or no outputs.synthetic_reviews / outputs.synthetic_behavior")]
+    NotConfigured,
+    #[error("inference thread: {0}")]
+    Thread(String),
+    #[error("Kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Admin(#[from] crate::kafka::admin::AdminError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::runner::PipelineError),
+    #[error(transparent)]
+    Registry(#[from] crate::codec::RegistryError),
+    #[error(transparent)]
+    Encode(#[from] crate::codec::EncodeError),
+    #[error("{0}")]
+    Delivery(String),
+}

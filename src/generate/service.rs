@@ -1,0 +1,405 @@
+//! The generation stage on Kafka: accepted new products in, synthetic reviews, synthetic
+//! behaviour and the matching enriched events out.
+//!
+//! It is its own consumer (its own group, on `outputs.products`), so real events flowing through
+//! the pipeline never wait for a model. Products go to the inference thread through a bounded
+//! queue; when the queue reaches its capacity the product partitions are paused, and resumed once
+//! it has drained to half, so a slow model slows the stage down without dropping a product or
+//! growing memory. Results come back in consumption order (one FIFO thread), which is what lets
+//! the [`AckTracker`] commit an input offset only after every record generated from it, and from
+//! the products before it, is acknowledged: at least once, as in the pipeline.
+//!
+//! Records that do not decode go to the dead-letter topic, through the same queue so that their
+//! offsets stay in order with the products around them.
+
+use super::engine::Versions;
+use super::metrics::GenerationMetrics;
+use super::worker::{self, BatchConfig, Done, Handle, Job, Loader};
+use super::{GenerateError, GenerationConfig};
+use crate::codec::Codec;
+use crate::events::{DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent};
+use crate::kafka::admin::ensure_topics;
+use crate::kafka::context::{AckContext, PipelineContext, Producer};
+use crate::kafka::publish::send_waiting;
+use crate::kafka::{common_config, consumer_config, producer_config};
+use crate::observe::Metrics;
+use crate::pipeline::ack::{pack, AckTracker, Slot};
+use crate::pipeline::runner::{build_registry, commit_acknowledged};
+use crate::topology::{StageConfig, Topology, Weights};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseRecord, Producer as _};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Where a job's results go: its input partition and offset, and, for a record that did not
+/// decode, the dead letter to write instead.
+pub struct Ticket {
+    slot: Slot,
+    offset: i64,
+    dead_letter: Option<DeadLetter>,
+}
+
+type Reply = oneshot::Sender<Result<Versions, String>>;
+
+/// Asks a running stage to reload its models (the admin endpoint and SIGHUP hold one).
+#[derive(Clone)]
+pub struct Reloader(mpsc::Sender<Reply>);
+
+impl Reloader {
+    pub fn new() -> (Reloader, mpsc::Receiver<Reply>) {
+        let (tx, rx) = mpsc::channel(4);
+        (Reloader(tx), rx)
+    }
+
+    pub async fn reload(&self) -> Result<Versions, String> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .send(tx)
+            .await
+            .map_err(|_| "the generation stage is not running".to_string())?;
+        rx.await.map_err(|_| "the generation stage stopped".to_string())?
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub products: u64,
+    pub dead_letters: u64,
+    pub reviews: u64,
+    pub behavior: u64,
+}
+
+struct Outputs {
+    reviews: (String, Codec),
+    behavior: (String, Codec),
+    enriched: (String, Codec),
+    dead_letter: (String, Codec),
+}
+
+fn weights(t: &Topology) -> Weights {
+    t.stages
+        .iter()
+        .find_map(|s| match s {
+            StageConfig::Enrich(e) => Some(e.weights.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs the stage until `shutdown` resolves, then drains what is queued, delivers it and commits.
+pub async fn run(
+    topology: &Topology,
+    metrics: Metrics,
+    gm: GenerationMetrics,
+    loader: Loader,
+    mut reloads: mpsc::Receiver<Reply>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, GenerateError> {
+    let config: &GenerationConfig = topology
+        .generation
+        .as_ref()
+        .ok_or(GenerateError::NotConfigured)?;
+    let o = &topology.outputs;
+    let (Some(reviews_out), Some(behavior_out)) = (&o.synthetic_reviews, &o.synthetic_behavior)
+    else {
+        return Err(GenerateError::NotConfigured);
+    };
+    let registry = Arc::new(build_registry(topology)?);
+    let codec = |f| Codec::new(f, registry.clone());
+    let outputs = Outputs {
+        reviews: (reviews_out.topic.clone(), codec(reviews_out.format)),
+        behavior: (behavior_out.topic.clone(), codec(behavior_out.format)),
+        enriched: (o.enriched.topic.clone(), codec(o.enriched.format)),
+        dead_letter: (o.dead_letter.topic.clone(), codec(o.dead_letter.format)),
+    };
+    let input = o.products.topic.clone();
+    let input_codec = codec(o.products.format);
+    let out_topics = [
+        outputs.reviews.0.as_str(),
+        outputs.behavior.0.as_str(),
+        outputs.enriched.0.as_str(),
+        outputs.dead_letter.0.as_str(),
+    ];
+    let mut k = topology.kafka.clone();
+    k.group_id = config.group_id.clone();
+    let mut all = out_topics.to_vec();
+    all.push(&input);
+    ensure_topics(
+        &common_config(&k),
+        &all,
+        k.create_topics_partitions,
+        k.create_topics_replication,
+    )
+    .await?;
+
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done<Ticket>>();
+    let batch = BatchConfig {
+        max_batch: config.max_batch,
+        max_wait: Duration::from_millis(config.max_wait_ms),
+        capacity: config.queue_capacity,
+        delay: Duration::from_millis(config.debug_batch_delay_ms),
+    };
+    let wm = gm.clone();
+    let handle: Arc<Handle<Ticket>> = Arc::new(
+        tokio::task::spawn_blocking(move || worker::spawn(loader, batch, wm, done_tx))
+            .await
+            .map_err(|e| GenerateError::Thread(e.to_string()))??,
+    );
+    tracing::info!(
+        device = %crate::torch::device_name(handle.device),
+        reviews = %handle.versions.reviews,
+        behavior = %handle.versions.behavior,
+        "generation models loaded"
+    );
+
+    let tracker = Arc::new(AckTracker::new());
+    let producer: Arc<Producer> = Arc::new(
+        producer_config(&k).create_with_context(AckContext::new(
+            tracker.clone(),
+            metrics.clone(),
+            &out_topics,
+        ))?,
+    );
+    let context = PipelineContext {
+        tracker: tracker.clone(),
+        metrics: metrics.clone(),
+        producer: Default::default(),
+        drain_timeout: Duration::from_millis(topology.runtime.drain_timeout_ms),
+        assigned: Default::default(),
+    };
+    let _ = context.producer.set(producer.clone());
+    let consumer: StreamConsumer<PipelineContext> =
+        consumer_config(&k).create_with_context(context)?;
+    consumer.subscribe(&[&input])?;
+    tracing::info!(topic = %input, group = %k.group_id, "generation stage started");
+
+    let mut emitter = Emitter {
+        outputs,
+        weights: weights(topology),
+        producer: producer.clone(),
+        tracker: tracker.clone(),
+        gm: gm.clone(),
+        buf: Vec::with_capacity(1024),
+        summary: Summary::default(),
+    };
+    let records_in = metrics.records_in(&input);
+    let capacity = config.queue_capacity;
+    let mut paused = false;
+    let mut commit_tick =
+        tokio::time::interval(Duration::from_millis(topology.runtime.commit_interval_ms));
+    commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll_tick = tokio::time::interval(Duration::from_millis(5));
+    poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    let mut result = Ok(());
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = commit_tick.tick() => {
+                if let Some(failure) = tracker.failure() {
+                    result = Err(GenerateError::Delivery(failure));
+                    break;
+                }
+                commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Async);
+                metrics.in_flight(tracker.in_flight());
+            }
+            _ = poll_tick.tick() => { producer.poll(Duration::ZERO); }
+            Some(reply) = reloads.recv() => {
+                let h = handle.clone();
+                tokio::spawn(async move { let _ = reply.send(h.reload().await); });
+            }
+            Some(done) = done_rx.recv() => {
+                if let Err(e) = emitter.emit(done) {
+                    result = Err(e);
+                    break;
+                }
+                gm.queue(handle.depth(), capacity);
+                if paused && handle.depth() <= capacity / 2 {
+                    let assignment = consumer.assignment()?;
+                    consumer.resume(&assignment)?;
+                    paused = false;
+                    gm.paused(false);
+                }
+            }
+            msg = consumer.recv() => match msg {
+                Ok(m) => {
+                    records_in.inc();
+                    let ticket_slot = tracker.slot(m.topic(), m.partition());
+                    let job = decode(&m, &input_codec, ticket_slot);
+                    if handle.submit(job).is_err() {
+                        result = Err(GenerateError::Thread("the inference thread stopped".into()));
+                        break;
+                    }
+                    gm.queue(handle.depth(), capacity);
+                    // Pausing again on every arrival also covers partitions assigned since.
+                    if handle.is_full() {
+                        let assignment = consumer.assignment()?;
+                        consumer.pause(&assignment)?;
+                        if !paused {
+                            tracing::debug!(depth = handle.depth(), "generation queue full: product partitions paused");
+                        }
+                        paused = true;
+                        gm.paused(true);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "consume error");
+                    metrics.kafka_error("consume");
+                }
+            }
+        }
+    }
+
+    // Drain: what is queued is generated and delivered before the last commit.
+    let deadline = Instant::now() + Duration::from_millis(topology.runtime.drain_timeout_ms);
+    while handle.depth() > 0 && Instant::now() < deadline && result.is_ok() {
+        match tokio::time::timeout(Duration::from_millis(100), done_rx.recv()).await {
+            Ok(Some(done)) => emitter.emit(done)?,
+            Ok(None) => break,
+            Err(_) => {
+                producer.poll(Duration::ZERO);
+            }
+        }
+    }
+    let drain = Duration::from_millis(topology.runtime.drain_timeout_ms);
+    if let Err(e) = tokio::task::block_in_place(|| producer.flush(drain)) {
+        tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
+    }
+    if let Some(failure) = tracker.failure() {
+        result = result.and(Err(GenerateError::Delivery(failure)));
+    }
+    commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Sync);
+    consumer.unsubscribe();
+    tracing::info!(summary = ?emitter.summary, "generation stage stopped");
+    result.map(|()| emitter.summary.clone())
+}
+
+fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> Job<Ticket> {
+    let payload = m.payload().unwrap_or_default();
+    let (product, dead_letter) = match codec.decode::<ProductEvent>(EventType::Product, payload) {
+        Ok(p) if !p.item_id.is_empty() => (Some(p), None),
+        Ok(_) => (None, Some(("invalid_value", "item_id is empty".to_string()))),
+        Err(r) => (None, Some((r.code.as_str(), r.message))),
+    };
+    let dead_letter = dead_letter.map(|(code, message)| DeadLetter {
+        reason_code: code.to_owned(),
+        reason_message: message,
+        stage: "generate".into(),
+        source_topic: m.topic().to_owned(),
+        source_partition: m.partition(),
+        source_offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: payload[..payload.len().min(256 * 1024)].to_vec(),
+        payload_size: payload.len() as i64,
+        ts: now_ms(),
+    });
+    Job {
+        product,
+        ticket: Ticket {
+            slot,
+            offset: m.offset(),
+            dead_letter,
+        },
+        arrived: Instant::now(),
+    }
+}
+
+/// Turns results into records on the output topics.
+struct Emitter {
+    outputs: Outputs,
+    weights: Weights,
+    producer: Arc<Producer>,
+    tracker: Arc<AckTracker>,
+    gm: GenerationMetrics,
+    buf: Vec<u8>,
+    summary: Summary,
+}
+
+impl Emitter {
+    fn send<T: serde::Serialize>(
+        &mut self,
+        out: fn(&Outputs) -> &(String, Codec),
+        ty: EventType,
+        key: &[u8],
+        value: &T,
+        token: usize,
+    ) -> Result<(), GenerateError> {
+        let (topic, codec) = out(&self.outputs);
+        self.buf.clear();
+        codec.encode(ty, value, &mut self.buf)?;
+        let record = BaseRecord::with_opaque_to(topic, token)
+            .key(key)
+            .payload(&self.buf);
+        send_waiting(&self.producer, record).map_err(|e| {
+            let (slot, offset) = crate::pipeline::ack::unpack(token);
+            self.tracker.failed(slot, offset, e.to_string());
+            GenerateError::Delivery(format!("cannot produce to {topic}: {e}"))
+        })
+    }
+
+    fn emit(&mut self, done: Done<Ticket>) -> Result<(), GenerateError> {
+        let t = done.ticket;
+        let token = pack(t.slot, t.offset);
+        if let Some(dl) = t.dead_letter {
+            self.tracker.processed(t.slot, t.offset, 1);
+            self.summary.dead_letters += 1;
+            self.gm.product("dead_letter");
+            let key = dl.key.clone().unwrap_or_default();
+            return self.send(|o| &o.dead_letter, EventType::DeadLetter, &key, &dl, token);
+        }
+        let g = done.generated;
+        let n = g.reviews.len() + 2 * g.behavior.len();
+        // Registered before sending, so that an acknowledgement never precedes its record.
+        self.tracker.processed(t.slot, t.offset, n as u32);
+        for r in &g.reviews {
+            self.send(|o| &o.reviews, EventType::SyntheticReview, r.item_id.as_bytes(), r, token)?;
+        }
+        for b in &g.behavior {
+            self.send(|o| &o.behavior, EventType::SyntheticBehavior, b.user_id.as_bytes(), b, token)?;
+            let weight = match b.kind {
+                crate::events::BehaviorKind::View => self.weights.view,
+                crate::events::BehaviorKind::Cart => self.weights.cart,
+                crate::events::BehaviorKind::Purchase => self.weights.purchase,
+                crate::events::BehaviorKind::Review => self.weights.review,
+            };
+            let e = EnrichedEvent {
+                event_id: b.event_id.clone(),
+                user_id: b.user_id.clone(),
+                item_id: b.item_id.clone(),
+                kind: b.kind,
+                ts: b.ts,
+                weight,
+                origin: Origin::Synthetic,
+                synthetic: true,
+                model_version: Some(b.model_version.clone()),
+                rating: None,
+            };
+            self.send(|o| &o.enriched, EventType::Enriched, e.user_id.as_bytes(), &e, token)?;
+        }
+        self.summary.products += 1;
+        self.summary.reviews += g.reviews.len() as u64;
+        self.summary.behavior += g.behavior.len() as u64;
+        self.gm.generated("review", g.reviews.len());
+        self.gm.generated("behavior", g.behavior.len());
+        for ((kind, reason), n) in &g.rejected {
+            self.gm.rejected(kind, reason, *n);
+        }
+        self.gm.shortfall("review", g.missing_reviews);
+        self.gm.shortfall("behavior", g.missing_behavior as usize);
+        let complete = g.missing_reviews == 0 && !g.missing_behavior;
+        self.gm.product(if complete { "generated" } else { "partial" });
+        self.gm.latency(done.arrived.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
