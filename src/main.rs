@@ -284,7 +284,11 @@ async fn run_topology(t: Topology, pipeline: bool) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let generation = match t.generation {
-        Some(_) => Some(launch::spawn(t.clone(), metrics.clone(), stopped(stop_rx.clone()))?),
+        Some(_) => Some(launch::spawn(
+            t.clone(),
+            metrics.clone(),
+            stopped(stop_rx.clone()),
+        )?),
         None => None,
     };
     let reloader = generation.as_ref().map(|g| g.0.clone());
@@ -324,8 +328,12 @@ fn reload_on_sighup(reloader: warmstart::generate::service::Reloader) {
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             match reloader.reload().await {
-                Ok(v) => tracing::info!(reviews = %v.reviews, behavior = %v.behavior, "SIGHUP: models reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous models keep serving"),
+                Ok(v) => {
+                    tracing::info!(reviews = %v.reviews, behavior = %v.behavior, "SIGHUP: models reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: reload failed; the previous models keep serving")
+                }
             }
         }
     });

@@ -6,34 +6,9 @@ mod common;
 
 use common::*;
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use warmstart::data::{beauty, StreamEvent};
 use warmstart::kafka::publish::{publish_all, Publish};
-
-fn spawn_recommender(topology: &std::path::Path, group: &str, listen: &str) -> Proc {
-    spawn_recommender_with(topology, group, listen, &[])
-}
-
-fn spawn_recommender_with(
-    topology: &std::path::Path,
-    group: &str,
-    listen: &str,
-    extra: &[&str],
-) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_warmstart"))
-            .args(["--log-format", "json", "recommender", "--topology"])
-            .arg(topology)
-            .args(["--group-id", group, "--listen", listen])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn warmstart recommender"),
-    )
-}
 
 /// A pipeline and a recommender on fresh topics; the processes stop when it is dropped.
 struct Service {
@@ -70,17 +45,6 @@ fn beauty_stream(limit: usize) -> Vec<StreamEvent> {
         Some(limit),
     )
     .unwrap()
-}
-
-/// The sum of a metric's series; 0 while the server is not listening yet.
-fn metric(addr: &str, name: &str) -> f64 {
-    let Some(body) = http_get_ok(addr, "/metrics") else {
-        return 0.0;
-    };
-    body.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,11 +241,6 @@ async fn a_restart_from_the_snapshot_neither_loses_nor_repeats_events() {
         500.0,
         "only the new events are applied"
     );
-}
-
-fn http_get_ok(addr: &str, path: &str) -> Option<String> {
-    std::net::TcpStream::connect(addr).ok()?;
-    Some(http_get(addr, path).1)
 }
 
 /// Top-k lists from the service and from an in-process model: same items in the same order,

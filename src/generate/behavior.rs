@@ -80,7 +80,11 @@ impl BehaviorModel {
         if users.dim() != 2 || users.size()[1] != config.dim {
             return Err(file_error(
                 &users_path,
-                format!("shape {:?}, the config needs [_, {}]", users.size(), config.dim),
+                format!(
+                    "shape {:?}, the config needs [_, {}]",
+                    users.size(),
+                    config.dim
+                ),
             ));
         }
         let ids_path = dir.join("users.txt.gz");
@@ -92,7 +96,11 @@ impl BehaviorModel {
         if user_ids.len() as i64 != users.size()[0] {
             return Err(file_error(
                 &ids_path,
-                format!("{} ids for {} user vectors", user_ids.len(), users.size()[0]),
+                format!(
+                    "{} ids for {} user vectors",
+                    user_ids.len(),
+                    users.size()[0]
+                ),
             ));
         }
         let seq_path = dir.join("sequence.json");
@@ -131,7 +139,9 @@ impl BehaviorModel {
         let _guard = tch::no_grad_guard();
         let b = features.len() as i64;
         let bag = Bag::new(features, self.config.buckets, self.device);
-        let v = self.generator.forward(&bag, &self.generator.noise(b, self.device));
+        let v = self
+            .generator
+            .forward(&bag, &self.generator.noise(b, self.device));
         let pool = pool.min(self.user_ids.len()).max(n) as i64;
         let (scores, idx) = v.matmul(&self.users.tr()).topk(pool, 1, true, true);
         let scores = Vec::<f32>::try_from(scores.to(Device::Cpu).flatten(0, -1)).expect("f32");
@@ -161,7 +171,10 @@ impl BehaviorModel {
         let users_t = Tensor::from_slice(&users).to(self.device);
         let probs = self
             .discriminator
-            .forward(&self.users.index_select(0, &users_t), &v.index_select(0, &rows_t))
+            .forward(
+                &self.users.index_select(0, &users_t),
+                &v.index_select(0, &rows_t),
+            )
             .sigmoid()
             .to(Device::Cpu);
         let probs = Vec::<f32>::try_from(probs).expect("f32");

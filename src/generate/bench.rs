@@ -57,7 +57,10 @@ struct Shared(Arc<Mutex<Engine>>);
 
 impl Model for Shared {
     fn generate(&mut self, products: &[ProductEvent]) -> Vec<Generated> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).generate(products)
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .generate(products)
     }
     fn versions(&self) -> Versions {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).versions()
@@ -119,7 +122,12 @@ fn through_worker(
             .blocking_recv()
             .ok_or_else(|| GenerateError::Thread("the inference thread stopped".into()))?;
         reviews += d.generated.reviews.len();
-        let mut users: Vec<&str> = d.generated.behavior.iter().map(|b| b.user_id.as_str()).collect();
+        let mut users: Vec<&str> = d
+            .generated
+            .behavior
+            .iter()
+            .map(|b| b.user_id.as_str())
+            .collect();
         users.dedup();
         sequences += users.len();
         rejected += d
@@ -169,12 +177,19 @@ pub fn run(
     let mut batch_latency = Vec::new();
     for &b in batch_sizes {
         let b = b.max(1);
-        let take = if b == 1 { products.len().min(64) } else { products.len() };
+        let take = if b == 1 {
+            products.len().min(64)
+        } else {
+            products.len()
+        };
         let mut times = Vec::new();
         let started = Instant::now();
         for chunk in products[..take].chunks(b) {
             let t = Instant::now();
-            engine.lock().unwrap_or_else(|p| p.into_inner()).generate(chunk);
+            engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .generate(chunk);
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let secs = started.elapsed().as_secs_f64();
@@ -206,7 +221,11 @@ pub fn run(
 pub fn render(r: &Report) -> String {
     let mut s = format!(
         "generation on {} ({} reviews and {} users per product; models {} / {})\n\n",
-        r.device, r.reviews_per_product, r.users_per_product, r.versions.reviews, r.versions.behavior
+        r.device,
+        r.reviews_per_product,
+        r.users_per_product,
+        r.versions.reviews,
+        r.versions.behavior
     );
     s += &format!(
         "{:>6} {:>8} {:>10} {:>10} {:>12}\n",

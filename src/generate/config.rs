@@ -51,6 +51,10 @@ pub struct GenerationConfig {
     /// Products queued or in inference at most; beyond it the product partitions are paused.
     #[serde(default = "default_capacity")]
     pub queue_capacity: usize,
+    /// Products whose event timestamp is older than this (against the wall clock) are not
+    /// generated for: a replayed historical catalogue is not new. 0: no limit.
+    #[serde(default)]
+    pub max_product_age_ms: u64,
     /// Rounds of regeneration for records a gate rejected.
     #[serde(default = "default_tries")]
     pub max_tries: u32,
@@ -219,7 +223,10 @@ impl GenerationConfig {
             return Err(invalid("gates.copy_run", "must be at least 2"));
         }
         if !(0.0..=1.0).contains(&g.max_discriminator_score) {
-            return Err(invalid("gates.max_discriminator_score", "must be in [0, 1]"));
+            return Err(invalid(
+                "gates.max_discriminator_score",
+                "must be in [0, 1]",
+            ));
         }
         if !(0.0..=1.0).contains(&g.min_behavior_score) {
             return Err(invalid("gates.min_behavior_score", "must be in [0, 1]"));

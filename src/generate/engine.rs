@@ -151,7 +151,10 @@ impl Engine {
         rng: &mut StdRng,
         out: &mut [Generated],
     ) {
-        let features: Vec<Sparse> = products.iter().map(|p| hashed(&named_features(p))).collect();
+        let features: Vec<Sparse> = products
+            .iter()
+            .map(|p| hashed(&named_features(p)))
+            .collect();
         let mut todo: Vec<usize> = (0..products.len()).collect();
         for _ in 0..self.config.max_tries {
             if todo.is_empty() {
@@ -170,7 +173,10 @@ impl Engine {
             let mut again = Vec::new();
             for (k, d) in todo.into_iter().zip(draws) {
                 if d.plausibility < self.config.gates.min_behavior_score {
-                    *out[k].rejected.entry(("behavior", "discriminator")).or_default() += 1;
+                    *out[k]
+                        .rejected
+                        .entry(("behavior", "discriminator"))
+                        .or_default() += 1;
                     again.push(k);
                     continue;
                 }
@@ -216,8 +222,8 @@ impl Engine {
 impl Model for Engine {
     fn generate(&mut self, products: &[ProductEvent]) -> Vec<Generated> {
         self.batches += 1;
-        let seed = (self.config.seed ^ self.batches.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as i64
-            & i64::MAX;
+        let seed =
+            (self.config.seed ^ self.batches.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as i64 & i64::MAX;
         tch::manual_seed(seed);
         let mut rng = StdRng::seed_from_u64(seed as u64);
         let mut out = vec![Generated::default(); products.len()];

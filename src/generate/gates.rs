@@ -22,8 +22,13 @@ use std::collections::{HashSet, VecDeque};
 /// Why a record was rejected; the label of the rejection counter.
 pub type Reason = &'static str;
 
-pub const REVIEW_REASONS: [Reason; 5] =
-    ["too_short", "memorised", "duplicate", "discriminator", "rating"];
+pub const REVIEW_REASONS: [Reason; 5] = [
+    "too_short",
+    "memorised",
+    "duplicate",
+    "discriminator",
+    "rating",
+];
 
 /// The scores a review passed with, recorded in its provenance.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,15 +80,28 @@ fn text_hash(w: &[String]) -> u64 {
 impl ReviewGates {
     /// `training` is the generator's training corpus as (text, rating 1-5); `synthetic` are
     /// samples of the generator that the discriminator learns to tell from real text.
-    pub fn fit(config: &GateConfig, training: &[(&str, u8)], synthetic: &[String], seed: u64) -> Self {
+    pub fn fit(
+        config: &GateConfig,
+        training: &[(&str, u8)],
+        synthetic: &[String],
+        seed: u64,
+    ) -> Self {
         let tokens: Vec<Vec<String>> = training.iter().map(|(t, _)| words(t)).collect();
         let copies = RunIndex::new(&tokens, config.copy_run);
         let texts: Vec<&str> = training.iter().map(|(t, _)| *t).collect();
-        let labels: Vec<usize> = training.iter().map(|(_, r)| (*r as usize).clamp(1, 5) - 1).collect();
+        let labels: Vec<usize> = training
+            .iter()
+            .map(|(_, r)| (*r as usize).clamp(1, 5) - 1)
+            .collect();
         let rating = BowClassifier::fit(&texts, &labels, 5, 3, seed);
         // As many real texts as synthetic ones, so that the classes are balanced.
         let step = (texts.len() / synthetic.len().max(1)).max(1);
-        let mut mix: Vec<&str> = texts.iter().step_by(step).take(synthetic.len()).copied().collect();
+        let mut mix: Vec<&str> = texts
+            .iter()
+            .step_by(step)
+            .take(synthetic.len())
+            .copied()
+            .collect();
         let mut mix_labels = vec![0; mix.len()];
         mix.extend(synthetic.iter().map(String::as_str));
         mix_labels.resize(mix.len(), 1);
@@ -141,9 +159,18 @@ mod tests {
 
     fn gates(config: GateConfig) -> ReviewGates {
         let training = [
-            ("i love this dress the fabric is soft and the fit is perfect for me", 5),
-            ("love love love it, great colour and it fits true to size", 5),
-            ("awful quality, it ripped after one wash and i returned it", 1),
+            (
+                "i love this dress the fabric is soft and the fit is perfect for me",
+                5,
+            ),
+            (
+                "love love love it, great colour and it fits true to size",
+                5,
+            ),
+            (
+                "awful quality, it ripped after one wash and i returned it",
+                1,
+            ),
             ("terrible fit, way too small and the zipper broke", 1),
             ("it is ok, nothing special but fine for the price", 3),
         ];
@@ -164,11 +191,19 @@ mod tests {
             Err("memorised")
         );
         assert!(g.copies_training_text("the fabric is soft and the fit is perfect"));
-        let ok = g.check("great colour, soft fabric, love the fit", 5).unwrap();
+        let ok = g
+            .check("great colour, soft fabric, love the fit", 5)
+            .unwrap();
         assert!(ok.rating_read >= 4, "{ok:?}");
-        assert_eq!(g.check("Great colour soft fabric love the fit!", 5), Err("duplicate"));
+        assert_eq!(
+            g.check("Great colour soft fabric love the fit!", 5),
+            Err("duplicate")
+        );
         assert_eq!(g.check("zzz qqq xxx www vvv zzz", 5), Err("discriminator"));
-        assert_eq!(g.check("awful quality, ripped and returned, terrible", 5), Err("rating"));
+        assert_eq!(
+            g.check("awful quality, ripped and returned, terrible", 5),
+            Err("rating")
+        );
     }
 
     #[test]
@@ -178,7 +213,11 @@ mod tests {
             max_rating_gap: 4,
             ..Default::default()
         });
-        let texts = ["soft fabric love the colour", "fits well love the colour", "soft and warm love it"];
+        let texts = [
+            "soft fabric love the colour",
+            "fits well love the colour",
+            "soft and warm love it",
+        ];
         for t in texts {
             assert!(g.check(t, 5).is_ok(), "{t}");
         }

@@ -21,7 +21,13 @@ pub fn spawn(
     topology: Topology,
     metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(Reloader, tokio::task::JoinHandle<Result<Summary, GenerateError>>), GenerateError> {
+) -> Result<
+    (
+        Reloader,
+        tokio::task::JoinHandle<Result<Summary, GenerateError>>,
+    ),
+    GenerateError,
+> {
     let config = topology
         .generation
         .clone()

@@ -1,9 +1,7 @@
 //! The generation stage's metrics, registered in the process's registry next to the pipeline's
 //! (one `/metrics` for both). Every update goes through a named method, as in `observe::Metrics`.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct GenerationMetrics {
@@ -41,7 +39,9 @@ impl GenerationMetrics {
             c
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
-            let h = must(Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)));
+            let h = must(Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(buckets),
+            ));
             reg(Box::new(h.clone()));
             h
         };
@@ -137,7 +137,9 @@ impl GenerationMetrics {
         self.generated.with_label_values(&[kind]).inc_by(n as u64);
     }
     pub fn rejected(&self, kind: &str, reason: &str, n: u32) {
-        self.rejected.with_label_values(&[kind, reason]).inc_by(n as u64);
+        self.rejected
+            .with_label_values(&[kind, reason])
+            .inc_by(n as u64);
     }
     pub fn shortfall(&self, kind: &str, n: usize) {
         self.shortfall.with_label_values(&[kind]).inc_by(n as u64);
@@ -145,14 +147,20 @@ impl GenerationMetrics {
     /// The models now in use; the previous versions' series are removed.
     pub fn models(&self, versions: &super::engine::Versions) {
         self.model_info.reset();
-        self.model_info.with_label_values(&["reviews", &versions.reviews]).set(1);
-        self.model_info.with_label_values(&["behavior", &versions.behavior]).set(1);
+        self.model_info
+            .with_label_values(&["reviews", &versions.reviews])
+            .set(1);
+        self.model_info
+            .with_label_values(&["behavior", &versions.behavior])
+            .set(1);
     }
     pub fn device(&self, device: &str) {
         self.device_info.reset();
         self.device_info.with_label_values(&[device]).set(1);
     }
     pub fn reload(&self, ok: bool) {
-        self.reloads.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        self.reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
     }
 }

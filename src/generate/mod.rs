@@ -9,8 +9,8 @@
 //! - [`config`]: the `[generation]` section of a topology; [`metrics`]: what it reports.
 
 pub mod batcher;
-pub mod bench;
 pub mod behavior;
+pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod gates;

@@ -40,14 +40,22 @@ fn find(vocab: &[String], candidates: &[&str]) -> i64 {
     candidates
         .iter()
         .filter(|c| !c.is_empty())
-        .find_map(|c| vocab.iter().position(|v| !v.is_empty() && v.eq_ignore_ascii_case(c)))
+        .find_map(|c| {
+            vocab
+                .iter()
+                .position(|v| !v.is_empty() && v.eq_ignore_ascii_case(c))
+        })
         .unwrap_or(0) as i64
 }
 
 impl ReviewModel {
     /// Loads the checkpoint in `dir`, then fits the gates on its training corpus (the shipped
     /// clothing reviews, training split) and on samples of the model itself.
-    pub fn load(dir: &std::path::Path, config: &GenerationConfig, device: Device) -> Result<Self, GenerateError> {
+    pub fn load(
+        dir: &std::path::Path,
+        config: &GenerationConfig,
+        device: Device,
+    ) -> Result<Self, GenerateError> {
         let model = eval_reviews::load(dir, device)?;
         let corpus = clothing::load(&crate::data::data_dir().join("clothing-reviews"))?;
         let [train, _, _] = splits(&corpus);
@@ -71,7 +79,10 @@ impl ReviewModel {
             .collect();
         let mut synthetic = Vec::with_capacity(conds.len());
         for chunk in conds.chunks(256) {
-            for ids in model.generator.sample(chunk, &model.tokenizer, config.temperature, device) {
+            for ids in model
+                .generator
+                .sample(chunk, &model.tokenizer, config.temperature, device)
+            {
                 synthetic.push(model.tokenizer.decode(&ids));
             }
         }
@@ -126,7 +137,7 @@ impl ReviewModel {
         m.generator
             .sample(conds, &m.tokenizer, temperature, self.device)
             .iter()
-            .map(|ids| m.tokenizer.decode(ids))
+            .map(|ids| m.tokenizer.decode(ids).trim().to_owned())
             .collect()
     }
 

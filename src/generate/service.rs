@@ -40,6 +40,8 @@ pub struct Ticket {
     slot: Slot,
     offset: i64,
     dead_letter: Option<DeadLetter>,
+    /// Older than `max_product_age_ms`: passes through without generation.
+    skipped: bool,
 }
 
 type Reply = oneshot::Sender<Result<Versions, String>>;
@@ -60,7 +62,8 @@ impl Reloader {
             .send(tx)
             .await
             .map_err(|_| "the generation stage is not running".to_string())?;
-        rx.await.map_err(|_| "the generation stage stopped".to_string())?
+        rx.await
+            .map_err(|_| "the generation stage stopped".to_string())?
     }
 }
 
@@ -68,6 +71,7 @@ impl Reloader {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub products: u64,
+    pub skipped: u64,
     pub dead_letters: u64,
     pub reviews: u64,
     pub behavior: u64,
@@ -163,13 +167,9 @@ pub async fn run(
     );
 
     let tracker = Arc::new(AckTracker::new());
-    let producer: Arc<Producer> = Arc::new(
-        producer_config(&k).create_with_context(AckContext::new(
-            tracker.clone(),
-            metrics.clone(),
-            &out_topics,
-        ))?,
-    );
+    let producer: Arc<Producer> = Arc::new(producer_config(&k).create_with_context(
+        AckContext::new(tracker.clone(), metrics.clone(), &out_topics),
+    )?);
     let context = PipelineContext {
         tracker: tracker.clone(),
         metrics: metrics.clone(),
@@ -236,7 +236,12 @@ pub async fn run(
                 Ok(m) => {
                     records_in.inc();
                     let ticket_slot = tracker.slot(m.topic(), m.partition());
-                    let job = decode(&m, &input_codec, ticket_slot);
+                    let mut job = decode(&m, &input_codec, ticket_slot);
+                    let max_age = config.max_product_age_ms as i64;
+                    if max_age > 0 && job.product.as_ref().is_some_and(|p| now_ms() - p.ts > max_age) {
+                        job.product = None;
+                        job.ticket.skipped = true;
+                    }
                     if handle.submit(job).is_err() {
                         result = Err(GenerateError::Thread("the inference thread stopped".into()));
                         break;
@@ -289,7 +294,10 @@ fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> Job<Ticket> {
     let payload = m.payload().unwrap_or_default();
     let (product, dead_letter) = match codec.decode::<ProductEvent>(EventType::Product, payload) {
         Ok(p) if !p.item_id.is_empty() => (Some(p), None),
-        Ok(_) => (None, Some(("invalid_value", "item_id is empty".to_string()))),
+        Ok(_) => (
+            None,
+            Some(("invalid_value", "item_id is empty".to_string())),
+        ),
         Err(r) => (None, Some((r.code.as_str(), r.message))),
     };
     let dead_letter = dead_letter.map(|(code, message)| DeadLetter {
@@ -310,6 +318,7 @@ fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> Job<Ticket> {
             slot,
             offset: m.offset(),
             dead_letter,
+            skipped: false,
         },
         arrived: Instant::now(),
     }
@@ -358,15 +367,33 @@ impl Emitter {
             let key = dl.key.clone().unwrap_or_default();
             return self.send(|o| &o.dead_letter, EventType::DeadLetter, &key, &dl, token);
         }
+        if t.skipped {
+            self.tracker.processed(t.slot, t.offset, 0);
+            self.summary.skipped += 1;
+            self.gm.product("skipped_old");
+            return Ok(());
+        }
         let g = done.generated;
         let n = g.reviews.len() + 2 * g.behavior.len();
         // Registered before sending, so that an acknowledgement never precedes its record.
         self.tracker.processed(t.slot, t.offset, n as u32);
         for r in &g.reviews {
-            self.send(|o| &o.reviews, EventType::SyntheticReview, r.item_id.as_bytes(), r, token)?;
+            self.send(
+                |o| &o.reviews,
+                EventType::SyntheticReview,
+                r.item_id.as_bytes(),
+                r,
+                token,
+            )?;
         }
         for b in &g.behavior {
-            self.send(|o| &o.behavior, EventType::SyntheticBehavior, b.user_id.as_bytes(), b, token)?;
+            self.send(
+                |o| &o.behavior,
+                EventType::SyntheticBehavior,
+                b.user_id.as_bytes(),
+                b,
+                token,
+            )?;
             let weight = match b.kind {
                 crate::events::BehaviorKind::View => self.weights.view,
                 crate::events::BehaviorKind::Cart => self.weights.cart,
@@ -385,7 +412,13 @@ impl Emitter {
                 model_version: Some(b.model_version.clone()),
                 rating: None,
             };
-            self.send(|o| &o.enriched, EventType::Enriched, e.user_id.as_bytes(), &e, token)?;
+            self.send(
+                |o| &o.enriched,
+                EventType::Enriched,
+                e.user_id.as_bytes(),
+                &e,
+                token,
+            )?;
         }
         self.summary.products += 1;
         self.summary.reviews += g.reviews.len() as u64;
@@ -398,7 +431,8 @@ impl Emitter {
         self.gm.shortfall("review", g.missing_reviews);
         self.gm.shortfall("behavior", g.missing_behavior as usize);
         let complete = g.missing_reviews == 0 && !g.missing_behavior;
-        self.gm.product(if complete { "generated" } else { "partial" });
+        self.gm
+            .product(if complete { "generated" } else { "partial" });
         self.gm.latency(done.arrived.elapsed().as_secs_f64());
         Ok(())
     }

@@ -118,7 +118,11 @@ impl ContentMatch {
     }
 
     /// As [`ContentMatch::profile`], each history item counting with its weight.
-    pub fn weighted_profile(&self, history: impl Iterator<Item = (u32, f32)>, profile: &mut Profile) {
+    pub fn weighted_profile(
+        &self,
+        history: impl Iterator<Item = (u32, f32)>,
+        profile: &mut Profile,
+    ) {
         for &b in &profile.touched {
             profile.weights[b as usize] = 0.0;
         }

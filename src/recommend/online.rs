@@ -86,9 +86,11 @@ pub struct Online {
     /// Items each user really interacted with, sorted: excluded from their recommendations.
     seen: Vec<Vec<u32>>,
     /// Items each user has synthetic interactions with, sorted: they train the model and count
-    /// in the user's content profile (with the item's decaying synthetic weight), but they are
-    /// not excluded from recommendations: the user never saw the item, and recommending it to
-    /// plausible users is the point of generating them.
+    /// in the user's content profile like a real item until real evidence about the item arrives
+    /// (then less and less, see `synthetic_decay`), but they are not excluded from
+    /// recommendations: the user never saw the item, and recommending it to plausible users is
+    /// the point of generating them. (Counting them at the update weight, 0.5, put a new item in
+    /// the top 20 of one of its 10 generated users for 11 of 50 Beauty cold items; at 1, 25.)
     #[serde(default)]
     synthetic: Vec<Vec<u32>>,
     popularity: Vec<f32>,
@@ -207,11 +209,21 @@ impl Online {
         (u, true)
     }
 
-    /// The weight of a synthetic interaction with item `i` now: it halves every
-    /// `synthetic_half_life` real interactions of the item.
-    fn synthetic_weight(&self, i: u32) -> f32 {
+    /// How much synthetic evidence about item `i` still counts: 1 before any real interaction,
+    /// halving every `synthetic_half_life` real interactions of the item (0 when synthetic
+    /// events are switched off with `synthetic_weight = 0`).
+    fn synthetic_decay(&self, i: u32) -> f32 {
+        if self.config.synthetic_weight <= 0.0 {
+            return 0.0;
+        }
         let halvings = self.real_count[i as usize] as f32 / self.config.synthetic_half_life;
-        self.config.synthetic_weight * 0.5f32.powf(halvings)
+        0.5f32.powf(halvings)
+    }
+
+    /// The weight of a synthetic interaction with item `i` in a model update, relative to a real
+    /// one of the same kind.
+    fn synthetic_weight(&self, i: u32) -> f32 {
+        self.config.synthetic_weight * self.synthetic_decay(i)
     }
 
     /// One interaction, one model update.
@@ -289,13 +301,15 @@ impl Online {
             .map(|(v, b)| dot(uv, v) + b)
             .collect();
         let seen = &self.seen[u as usize];
-        let synthetic = self.synthetic.get(u as usize).map_or(&[][..], Vec::as_slice);
+        let synthetic = self
+            .synthetic
+            .get(u as usize)
+            .map_or(&[][..], Vec::as_slice);
         PROFILE.with_borrow_mut(|profile| {
-            let history = seen.iter().map(|&i| (i, 1.0)).chain(
-                synthetic
-                    .iter()
-                    .map(|&i| (i, self.synthetic_weight(i))),
-            );
+            let history = seen
+                .iter()
+                .map(|&i| (i, 1.0))
+                .chain(synthetic.iter().map(|&i| (i, self.synthetic_decay(i))));
             self.content.weighted_profile(history, profile);
             self.content
                 .add_scores(profile, self.config.content_weight, &mut scores);
@@ -470,7 +484,14 @@ mod tests {
         };
         let before = rank(&m);
         m.apply(&event("u", "new-serum", Origin::Synthetic));
-        assert!(!m.has("u", "new-serum"), "a synthetic interaction is not consumption");
-        assert_eq!(rank(&m), 0, "ranked first after its synthetic interaction (was {before})");
+        assert!(
+            !m.has("u", "new-serum"),
+            "a synthetic interaction is not consumption"
+        );
+        assert_eq!(
+            rank(&m),
+            0,
+            "ranked first after its synthetic interaction (was {before})"
+        );
     }
 }

@@ -242,7 +242,10 @@ impl Topology {
             }
         }
         if let Some(g) = &mut topology.generation {
-            for dir in [&mut g.reviews_model, &mut g.behavior_model].into_iter().flatten() {
+            for dir in [&mut g.reviews_model, &mut g.behavior_model]
+                .into_iter()
+                .flatten()
+            {
                 if dir.is_relative() {
                     *dir = base.join(&*dir);
                 }
@@ -335,7 +338,10 @@ impl Topology {
                 ("outputs.synthetic_behavior", &o.synthetic_behavior),
             ] {
                 if out.is_none() {
-                    return Err(invalid(field, "the [generation] stage needs this output topic"));
+                    return Err(invalid(
+                        field,
+                        "the [generation] stage needs this output topic",
+                    ));
                 }
             }
         }

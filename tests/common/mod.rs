@@ -46,6 +46,8 @@ pub struct Topics {
     pub enriched: String,
     pub accepted: String,
     pub dlq: String,
+    pub synthetic_reviews: String,
+    pub synthetic_behavior: String,
     pub group: String,
 }
 
@@ -59,12 +61,20 @@ impl Topics {
             enriched: format!("{base}.enriched"),
             accepted: format!("{base}.products.accepted"),
             dlq: format!("{base}.dlq"),
+            synthetic_reviews: format!("{base}.synthetic.reviews"),
+            synthetic_behavior: format!("{base}.synthetic.behavior"),
             group: format!("{base}.group"),
         }
     }
 
     /// A topology file for these topics, in a fresh temporary folder.
     pub fn write_topology(&self, dir: &Path) -> PathBuf {
+        self.write_topology_with(dir, None)
+    }
+
+    /// As `write_topology`, plus the generation stage configured by `generation` (the body of
+    /// its `[generation]` section) and its output topics.
+    pub fn write_topology_with(&self, dir: &Path, generation: Option<&str>) -> PathBuf {
         let schema =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/history/behavior_event.v0.avsc");
         let text = format!(
@@ -121,6 +131,13 @@ listen = ""
             dlq = self.dlq,
             schema = schema.display(),
         );
+        let text = match generation {
+            None => text,
+            Some(g) => format!(
+                "{text}\n[outputs.synthetic_reviews]\ntopic = \"{}\"\n[outputs.synthetic_behavior]\ntopic = \"{}\"\n[generation]\ngroup_id = \"{}-generation\"\n{g}\n",
+                self.synthetic_reviews, self.synthetic_behavior, self.group
+            ),
+        };
         let path = dir.join("topology.toml");
         std::fs::write(&path, text).unwrap();
         path
@@ -138,6 +155,8 @@ listen = ""
             &self.enriched,
             &self.accepted,
             &self.dlq,
+            &self.synthetic_reviews,
+            &self.synthetic_behavior,
         ];
         let names: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
         warmstart::kafka::admin::ensure_topics(&client(), &names, partitions, 1)
@@ -381,11 +400,16 @@ pub fn kcat_produce_payloads(topic: &str, payloads: &[Vec<u8>], dir: &Path) {
 
 /// A plain HTTP/1.1 GET on loopback; returns (status, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path)
+}
+
+/// A plain HTTP/1.1 request without a body on loopback; returns (status, body).
+pub fn http_request(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut buf = String::new();
@@ -405,4 +429,46 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The recommender binary as a child process.
+pub fn spawn_recommender(topology: &std::path::Path, group: &str, listen: &str) -> Proc {
+    spawn_recommender_with(topology, group, listen, &[])
+}
+
+pub fn spawn_recommender_with(
+    topology: &std::path::Path,
+    group: &str,
+    listen: &str,
+    extra: &[&str],
+) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["--log-format", "json", "recommender", "--topology"])
+            .arg(topology)
+            .args(["--group-id", group, "--listen", listen])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn warmstart recommender"),
+    )
+}
+
+/// The sum of a metric's series; 0 while the server is not listening yet.
+pub fn metric(addr: &str, name: &str) -> f64 {
+    let Some(body) = http_get_ok(addr, "/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A GET that gives `None` while nothing listens yet.
+pub fn http_get_ok(addr: &str, path: &str) -> Option<String> {
+    std::net::TcpStream::connect(addr).ok()?;
+    Some(http_get(addr, path).1)
 }

@@ -1,0 +1,477 @@
+//! The generation stage on the real broker: new products (Amazon Beauty's newest items) in,
+//! synthetic reviews and behaviour out, through the pipeline, the stage and the recommender as
+//! separate processes; then backpressure under a slow model, and a model reload mid-stream.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use warmstart::codec::{Codec, Format, SchemaRegistry};
+use warmstart::data::{beauty, clothing, StreamEvent};
+use warmstart::events::{
+    BehaviorKind, DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent, SyntheticBehavior,
+    SyntheticReview,
+};
+use warmstart::kafka::publish::{publish_all, Publish};
+use warmstart::text::metrics::{words, RunIndex};
+
+fn card_version(dir: &str) -> (String, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(dir)
+        .join("card.json");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    (
+        card["name"].as_str().unwrap().to_owned(),
+        card["version"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn parse<T: serde::de::DeserializeOwned>(topic: &str) -> Vec<T> {
+    read_all(topic)
+        .iter()
+        .map(|r| serde_json::from_slice(&r.payload).unwrap())
+        .collect()
+}
+
+/// Every 8-word run of the review generator's training corpus (the clothing training split).
+fn training_runs() -> RunIndex {
+    let corpus = clothing::load(&warmstart::data::data_dir().join("clothing-reviews")).unwrap();
+    let [train, _, _] = warmstart::text::train_reviews::splits(&corpus);
+    let texts: Vec<Vec<String>> = train.iter().map(|r| words(&r.text)).collect();
+    RunIndex::new(&texts, 8)
+}
+
+fn publish(records: &[(String, Vec<u8>, Vec<u8>)]) {
+    publish_all(
+        &client(),
+        records.iter().map(|(topic, key, payload)| Publish {
+            topic,
+            key,
+            payload,
+        }),
+    )
+    .unwrap();
+}
+
+fn wait_for_metric(addr: &str, name: &str, at_least: f64, timeout: Duration) -> f64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let v = metric(addr, name);
+        if v >= at_least || Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recommendable() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("gen");
+    topics.create().await;
+    let topology = topics.write_topology_with(
+        dir.path(),
+        Some("max_batch = 16\nmax_wait_ms = 20\nmax_product_age_ms = 86400000\n[generation.gates]\ndiscriminator_samples = 256"),
+    );
+    let pipeline_addr = format!("127.0.0.1:{}", free_port());
+    let _pipeline = spawn_pipeline(&topology, &pipeline_addr);
+    let rec_addr = format!("127.0.0.1:{}", free_port());
+    let _recommender = spawn_recommender(&topology, &format!("{}-rec", topics.group), &rec_addr);
+
+    // Real behaviour on warm items, then the 50 newest items of Beauty as new products (none of
+    // their interactions is published), then malformed product events.
+    let stream = beauty::load(&warmstart::data::data_dir().join("beauty-5core"), None).unwrap();
+    let all_products: Vec<&ProductEvent> = stream
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Product(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    // New products are launched now; the replayed catalogue is years old and the stage skips it
+    // (max_product_age_ms).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let new: Vec<ProductEvent> = all_products[all_products.len() - 50..]
+        .iter()
+        .map(|p| ProductEvent {
+            ts: now,
+            ..(*p).clone()
+        })
+        .collect();
+    let new_ids: HashSet<&str> = new.iter().map(|p| p.item_id.as_str()).collect();
+    let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
+    let mut records = Vec::new();
+    let mut real = Vec::new();
+    for e in &stream {
+        match e {
+            StreamEvent::Product(p) if !new_ids.contains(p.item_id.as_str()) => records.push((
+                topics.products.clone(),
+                p.item_id.clone().into_bytes(),
+                json.encode_to_vec(EventType::Product, p).unwrap(),
+            )),
+            StreamEvent::Behavior(b)
+                if !new_ids.contains(b.item_id.as_str()) && real.len() < 20_000 =>
+            {
+                records.push((
+                    topics.behavior.clone(),
+                    b.user_id.clone().into_bytes(),
+                    json.encode_to_vec(EventType::Behavior, b).unwrap(),
+                ));
+                real.push(b.clone());
+            }
+            _ => {}
+        }
+    }
+    publish(&records);
+    let warm_products = records.iter().filter(|r| r.0 == topics.products).count() as f64;
+    let mut records: Vec<_> = new
+        .iter()
+        .map(|p| {
+            (
+                topics.products.clone(),
+                p.item_id.clone().into_bytes(),
+                json.encode_to_vec(EventType::Product, p).unwrap(),
+            )
+        })
+        .collect();
+    for bad in [
+        &b"{\"item_id\": \"broken\", \"title\": "[..],
+        &b"{\"item_id\": \"no-title\", \"ts\": 1, \"category\": []}"[..],
+    ] {
+        records.push((topics.products.clone(), b"bad".to_vec(), bad.to_vec()));
+    }
+    publish(&records);
+
+    let total = wait_for_metric(
+        &pipeline_addr,
+        "warmstart_generation_products_total",
+        warm_products + 50.0,
+        Duration::from_secs(240),
+    );
+    assert_eq!(
+        total,
+        warm_products + 50.0,
+        "every accepted product reached the stage once"
+    );
+    let skipped = metric(
+        &pipeline_addr,
+        "warmstart_generation_products_total{outcome=\"skipped_old\"}",
+    );
+    assert_eq!(
+        skipped, warm_products,
+        "the years-old catalogue is not generated for"
+    );
+    assert!(
+        wait_for_group(
+            &format!("{}-generation", topics.group),
+            &topics.accepted,
+            Duration::from_secs(60)
+        ),
+        "the stage committed every accepted product"
+    );
+    assert!(wait_for_group(
+        &topics.group,
+        &topics.behavior,
+        Duration::from_secs(120)
+    ));
+
+    // Synthetic reviews: flagged, with provenance, through the gates, no training text.
+    let (review_model, review_version) = card_version("models/reviews");
+    let reviews: Vec<SyntheticReview> = parse(&topics.synthetic_reviews);
+    let runs = training_runs();
+    let mut per_item: HashMap<&str, usize> = HashMap::new();
+    for r in &reviews {
+        assert!(
+            new_ids.contains(r.item_id.as_str()),
+            "review for an unknown item {}",
+            r.item_id
+        );
+        assert!(r.synthetic);
+        assert_eq!(
+            (&r.model_name, &r.model_version),
+            (&review_model, &review_version)
+        );
+        assert!((1..=5).contains(&r.rating));
+        let p = r.scores["discriminator_p_synthetic"];
+        assert!((0.0..=0.98).contains(&p), "discriminator gate: {p}");
+        let read = r.scores["rating_read"];
+        assert!(
+            (read - r.rating as f64).abs() <= 2.0,
+            "rating gate: {read} for {}",
+            r.rating
+        );
+        assert!(words(&r.text).len() >= 4, "{:?}", r.text);
+        assert!(
+            !runs.copies(&words(&r.text)),
+            "copies an 8-word training run: {:?}",
+            r.text
+        );
+        *per_item.entry(&r.item_id).or_default() += 1;
+    }
+    assert_eq!(
+        per_item.len(),
+        50,
+        "every new product has synthetic reviews"
+    );
+    assert!(per_item.values().all(|&n| n <= 3));
+    let texts: HashSet<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts.len(), reviews.len(), "no duplicate texts");
+
+    // Synthetic behaviour: each user starts with a view; flagged, with the behaviour model.
+    let (behavior_model, behavior_version) = card_version("models/behavior");
+    let behavior: Vec<SyntheticBehavior> = parse(&topics.synthetic_behavior);
+    let mut users_of: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    let mut first: HashMap<(&str, &str), (i64, BehaviorKind)> = HashMap::new();
+    for b in &behavior {
+        assert!(b.synthetic && new_ids.contains(b.item_id.as_str()));
+        assert_eq!(
+            (&b.model_name, &b.model_version),
+            (&behavior_model, &behavior_version)
+        );
+        assert!(b.scores["discriminator_p_real"] >= 0.05);
+        users_of.entry(&b.item_id).or_default().insert(&b.user_id);
+        let f = first
+            .entry((&b.item_id, &b.user_id))
+            .or_insert((b.ts, b.kind));
+        if b.ts < f.0 {
+            *f = (b.ts, b.kind);
+        }
+    }
+    assert_eq!(users_of.len(), 50, "every new product has synthetic users");
+    assert!(users_of.values().all(|u| u.len() == 10), "10 users each");
+    assert!(first.values().all(|f| f.1 == BehaviorKind::View));
+
+    // The recommender's topic: every real event exactly once and untouched, plus one synthetic
+    // enriched event per synthetic behaviour event.
+    let enriched: Vec<EnrichedEvent> = parse(&topics.enriched);
+    let (synthetic, passed): (Vec<_>, Vec<_>) =
+        enriched.iter().partition(|e| e.origin == Origin::Synthetic);
+    assert_eq!(synthetic.len(), behavior.len());
+    assert!(synthetic
+        .iter()
+        .all(|e| e.synthetic && e.model_version.as_deref() == Some(behavior_version.as_str())));
+    assert_eq!(
+        passed.len(),
+        real.len(),
+        "real events complete, none doubled"
+    );
+    let by_id: HashMap<&str, &EnrichedEvent> =
+        passed.iter().map(|e| (e.event_id.as_str(), *e)).collect();
+    for b in &real {
+        let e = by_id[b.event_id.as_str()];
+        assert_eq!(
+            *e,
+            EnrichedEvent::real(b.clone(), 3.0),
+            "real event changed"
+        );
+    }
+
+    // Malformed product events: dead letters from the pipeline's decode stage.
+    let dead: Vec<DeadLetter> = parse(&topics.dlq);
+    let codes: BTreeSet<&str> = dead.iter().map(|d| d.reason_code.as_str()).collect();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(
+        codes.contains("malformed_json") && codes.contains("missing_field"),
+        "{codes:?}"
+    );
+
+    // The recommender serves every new item, and ranks it high for its generated users far more
+    // often than for real users the generator did not pick.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for p in &new {
+        loop {
+            if http_get_ok(&rec_addr, &format!("/v1/items/{}/similar?k=5", p.item_id))
+                .is_some_and(|b| b.contains("\"items\""))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never served by /similar",
+                p.item_id
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let applied = wait_for_metric(
+        &rec_addr,
+        "warmstart_recommender_events_applied_total",
+        enriched.len() as f64,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        applied,
+        enriched.len() as f64,
+        "the recommender applied every enriched event"
+    );
+    let in_top = |user: &str, item: &str| {
+        let (status, body) = http_get(&rec_addr, &format!("/v1/recommendations/{user}?k=20"));
+        assert_eq!(status, 200);
+        body.contains(&format!("\"{item}\""))
+    };
+    let control: Vec<&str> = real
+        .iter()
+        .step_by(997)
+        .take(10)
+        .map(|b| b.user_id.as_str())
+        .collect();
+    let (mut generated_hits, mut control_hits) = (0, 0);
+    for p in &new {
+        let users = &users_of[p.item_id.as_str()];
+        generated_hits += users.iter().any(|u| in_top(u, &p.item_id)) as usize;
+        control_hits += control
+            .iter()
+            .filter(|u| !users.contains(*u))
+            .any(|u| in_top(u, &p.item_id)) as usize;
+    }
+    println!("new items in the top 20 of one of their generated users: {generated_hits}/50; of 10 other users: {control_hits}/50");
+    assert!(generated_hits >= 40, "{generated_hits}/50");
+    assert!(
+        control_hits * 3 <= generated_hits,
+        "{control_hits} vs {generated_hits}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_model_pauses_the_input_and_a_reload_switches_versions_without_loss() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the shipped checkpoints, so that the test can publish a "new" one.
+    let models = dir.path().join("models");
+    for m in ["reviews", "behavior"] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(m);
+        std::fs::create_dir_all(models.join(m)).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), models.join(m).join(f.file_name())).unwrap();
+        }
+    }
+    let topics = Topics::new("gen-slow");
+    topics.create().await;
+    let topology = topics.write_topology_with(
+        dir.path(),
+        Some(&format!(
+            "reviews_model = \"{}\"\nbehavior_model = \"{}\"\nreviews_per_product = 1\nusers_per_product = 3\nmax_batch = 2\nqueue_capacity = 4\ndebug_batch_delay_ms = 150\n[generation.gates]\ndiscriminator_samples = 64",
+            models.join("reviews").display(),
+            models.join("behavior").display()
+        )),
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut stage = Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["--log-format", "json", "generate", "--topology"])
+            .arg(&topology)
+            .args(["--http-listen", &addr])
+            .env("RUST_LOG", "warn,warmstart=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+
+    // Accepted products straight onto the stage's input, with one that does not decode.
+    let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
+    let stream = beauty::load(
+        &warmstart::data::data_dir().join("beauty-5core"),
+        Some(3000),
+    )
+    .unwrap();
+    let products: Vec<ProductEvent> = stream
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Product(p) => Some(p.clone()),
+            _ => None,
+        })
+        .take(60)
+        .collect();
+    let encode = |p: &ProductEvent| {
+        (
+            topics.accepted.clone(),
+            p.item_id.clone().into_bytes(),
+            json.encode_to_vec(EventType::Product, p).unwrap(),
+        )
+    };
+    let mut first: Vec<_> = products[..30].iter().map(encode).collect();
+    first.insert(
+        10,
+        (
+            topics.accepted.clone(),
+            b"bad".to_vec(),
+            b"not json".to_vec(),
+        ),
+    );
+    publish(&first);
+
+    // Backpressure: the partitions are paused while the queue is full, and the queue never holds
+    // more than the channel's bound (twice the capacity).
+    let (mut paused, mut max_depth) = (false, 0.0f64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(&addr, "warmstart_generation_products_total") < 31.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stage did not get through the first 31 records"
+        );
+        paused |= metric(&addr, "warmstart_generation_paused") == 1.0;
+        max_depth = max_depth.max(metric(&addr, "warmstart_generation_queue_depth"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(paused, "a slow model must pause the input");
+    assert!(max_depth <= 8.0, "queue depth {max_depth}");
+
+    // A new checkpoint version, loaded without a restart.
+    let card_path = models.join("reviews/card.json");
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
+    let old = card["version"].as_str().unwrap().to_owned();
+    let new_version = format!("{old}-retrained");
+    card["version"] = new_version.clone().into();
+    std::fs::write(&card_path, card.to_string()).unwrap();
+    let (status, body) = http_request(&addr, "POST", "/admin/reload");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&new_version), "{body}");
+    publish(&products[30..].iter().map(encode).collect::<Vec<_>>());
+    assert!(
+        wait_for_group(
+            &format!("{}-generation", topics.group),
+            &topics.accepted,
+            Duration::from_secs(120)
+        ),
+        "every product handled and committed"
+    );
+    assert_eq!(metric(&addr, "warmstart_generation_reloads_total"), 1.0);
+    sigterm_and_wait(&mut stage);
+
+    let reviews: Vec<SyntheticReview> = parse(&topics.synthetic_reviews);
+    let behavior: Vec<SyntheticBehavior> = parse(&topics.synthetic_behavior);
+    let expected: HashSet<&str> = products.iter().map(|p| p.item_id.as_str()).collect();
+    let got: HashSet<&str> = behavior.iter().map(|b| b.item_id.as_str()).collect();
+    assert_eq!(got, expected, "no product lost");
+    let version_of: HashMap<&str, &str> = reviews
+        .iter()
+        .map(|r| (r.item_id.as_str(), r.model_version.as_str()))
+        .collect();
+    for p in &products[..30] {
+        if let Some(v) = version_of.get(p.item_id.as_str()) {
+            assert_eq!(*v, old, "queued before the reload");
+        }
+    }
+    for p in &products[30..] {
+        if let Some(v) = version_of.get(p.item_id.as_str()) {
+            assert_eq!(*v, new_version, "published after the reload");
+        }
+    }
+    let dead: Vec<DeadLetter> = parse(&topics.dlq);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].stage.as_str(), dead[0].reason_code.as_str()),
+        ("generate", "malformed_json")
+    );
+}
