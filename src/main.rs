@@ -66,6 +66,9 @@ enum Command {
         /// libtorch threads on the CPU.
         #[arg(long, default_value_t = 1)]
         cpu_threads: i32,
+        /// max_batch of the dynamic-batching run.
+        #[arg(long, default_value_t = 32)]
+        max_batch: usize,
         /// Batch sizes of the batch-latency table.
         #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
         batch_sizes: Vec<usize>,
@@ -404,11 +407,18 @@ async fn main() -> anyhow::Result<()> {
             products,
             device,
             cpu_threads,
+            max_batch,
             batch_sizes,
             json,
         } => {
             let report = tokio::task::spawn_blocking(move || {
-                warmstart::generate::bench::run(products, &device, cpu_threads, &batch_sizes)
+                warmstart::generate::bench::run(
+                    products,
+                    &device,
+                    cpu_threads,
+                    &batch_sizes,
+                    max_batch,
+                )
             })
             .await??;
             println!("{}", warmstart::generate::bench::render(&report));

@@ -33,3 +33,12 @@ pub fn self_check(device: Device) -> Result<(), tch::TchError> {
     }
     Ok(())
 }
+
+/// Tests that seed libtorch's global generator and then draw from it take this lock: the test
+/// harness runs tests on parallel threads, and two of them drawing from the one generator would
+/// make each other's results depend on timing.
+#[cfg(test)]
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}

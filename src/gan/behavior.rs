@@ -432,6 +432,7 @@ mod tests {
 
     #[test]
     fn training_lowers_the_ranking_loss_and_generated_vectors_rank_the_right_users() {
+        let _rng = crate::torch::rng_lock();
         let (users, items, features, pairs, warm) = toy();
         let data = TrainData {
             users: &users,
@@ -457,6 +458,7 @@ mod tests {
 
     #[test]
     fn a_saved_generator_loads_to_identical_outputs_and_a_bad_file_is_named() {
+        let _rng = crate::torch::rng_lock();
         let (users, items, features, pairs, warm) = toy();
         let mut gan = BehaviorGan::new(tiny(2), Device::Cpu);
         gan.train(

@@ -6,7 +6,8 @@
 //! - the batch-latency table: [`Engine`] called directly on batches of fixed sizes (the model's
 //!   own cost: sampling, gates, regeneration);
 //! - the stage's throughput through the inference thread, saturated (every product queued at
-//!   once), with `max_batch = 1` and with dynamic batching (`max_batch = 32`, `max_wait = 5 ms`):
+//!   once), with `max_batch = 1` and with dynamic batching (`max_batch` 32 by default,
+//!   `max_wait = 5 ms`):
 //!   their ratio is the figure of merit of batching.
 
 use super::config::{DeviceChoice, GenerationConfig};
@@ -110,7 +111,7 @@ fn through_worker(
     for p in products {
         handle
             .submit(Job {
-                product: Some(p.clone()),
+                product: p.clone(),
                 ticket: (),
                 arrived: Instant::now(),
             })
@@ -157,6 +158,7 @@ pub fn run(
     device: &str,
     cpu_threads: i32,
     batch_sizes: &[usize],
+    max_batch: usize,
 ) -> Result<Report, GenerateError> {
     let config = GenerationConfig {
         device: match device {
@@ -204,7 +206,7 @@ pub fn run(
         });
     }
     let unbatched = through_worker(&engine, &products[..products.len().min(64)], 1)?;
-    let batched = through_worker(&engine, &products, 32)?;
+    let batched = through_worker(&engine, &products, max_batch.max(1))?;
     Ok(Report {
         device,
         cpu_threads: config.cpu_threads,

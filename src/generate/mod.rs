@@ -14,6 +14,7 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod gates;
+pub mod in_order;
 pub mod launch;
 pub mod metrics;
 pub mod reviews;

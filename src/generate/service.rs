@@ -2,19 +2,22 @@
 //! behaviour and the matching enriched events out.
 //!
 //! It is its own consumer (its own group, on `outputs.products`), so real events flowing through
-//! the pipeline never wait for a model. Products go to the inference thread through a bounded
+//! the pipeline never wait for a model. New products go to the inference thread through a bounded
 //! queue; when the queue reaches its capacity the product partitions are paused, and resumed once
 //! it has drained to half, so a slow model slows the stage down without dropping a product or
-//! growing memory. Results come back in consumption order (one FIFO thread), which is what lets
+//! growing memory. Every consumed record waits in an [`InOrder`] buffer (also bounded) until it
+//! and everything before it is done, and only then is handed to the producer: that is what lets
 //! the [`AckTracker`] commit an input offset only after every record generated from it, and from
-//! the products before it, is acknowledged: at least once, as in the pipeline.
+//! the records before it, is acknowledged (at least once, as in the pipeline).
 //!
-//! Records that do not decode go to the dead-letter topic, through the same queue so that their
-//! offsets stay in order with the products around them.
+//! Records that do not decode go to the dead-letter topic; products older than
+//! `max_product_age_ms` pass without generation. Neither enters the inference queue.
 
+use super::engine::Generated;
 use super::engine::Versions;
+use super::in_order::InOrder;
 use super::metrics::GenerationMetrics;
-use super::worker::{self, BatchConfig, Done, Handle, Job, Loader};
+use super::worker::{self, BatchConfig, Handle, Job, Loader};
 use super::{GenerateError, GenerationConfig};
 use crate::codec::Codec;
 use crate::events::{DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent};
@@ -146,7 +149,7 @@ pub async fn run(
     )
     .await?;
 
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done<Ticket>>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<worker::Done<u64>>();
     let batch = BatchConfig {
         max_batch: config.max_batch,
         max_wait: Duration::from_millis(config.max_wait_ms),
@@ -154,7 +157,7 @@ pub async fn run(
         delay: Duration::from_millis(config.debug_batch_delay_ms),
     };
     let wm = gm.clone();
-    let handle: Arc<Handle<Ticket>> = Arc::new(
+    let handle: Arc<Handle<u64>> = Arc::new(
         tokio::task::spawn_blocking(move || worker::spawn(loader, batch, wm, done_tx))
             .await
             .map_err(|e| GenerateError::Thread(e.to_string()))??,
@@ -195,6 +198,10 @@ pub async fn run(
     let records_in = metrics.records_in(&input);
     let capacity = config.queue_capacity;
     let mut paused = false;
+    let mut order: InOrder<(Ticket, Instant), Generated> = InOrder::default();
+    // Records waiting behind an unfinished product are bounded too (old products and dead
+    // letters do not enter the inference queue, so they need their own bound).
+    let order_capacity = capacity * 64;
     let mut commit_tick =
         tokio::time::interval(Duration::from_millis(topology.runtime.commit_interval_ms));
     commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -220,12 +227,13 @@ pub async fn run(
                 tokio::spawn(async move { let _ = reply.send(h.reload().await); });
             }
             Some(done) = done_rx.recv() => {
-                if let Err(e) = emitter.emit(done) {
+                order.complete(done.ticket, done.generated);
+                if let Err(e) = emitter.release(&mut order) {
                     result = Err(e);
                     break;
                 }
                 gm.queue(handle.depth(), capacity);
-                if paused && handle.depth() <= capacity / 2 {
+                if paused && handle.depth() <= capacity / 2 && order.len() <= order_capacity / 2 {
                     let assignment = consumer.assignment()?;
                     consumer.resume(&assignment)?;
                     paused = false;
@@ -235,24 +243,36 @@ pub async fn run(
             msg = consumer.recv() => match msg {
                 Ok(m) => {
                     records_in.inc();
-                    let ticket_slot = tracker.slot(m.topic(), m.partition());
-                    let mut job = decode(&m, &input_codec, ticket_slot);
+                    let slot = tracker.slot(m.topic(), m.partition());
+                    let (mut ticket, product) = decode(&m, &input_codec, slot);
                     let max_age = config.max_product_age_ms as i64;
-                    if max_age > 0 && job.product.as_ref().is_some_and(|p| now_ms() - p.ts > max_age) {
-                        job.product = None;
-                        job.ticket.skipped = true;
+                    let product = product.filter(|p| {
+                        let old = max_age > 0 && now_ms() - p.ts > max_age;
+                        ticket.skipped = old;
+                        !old
+                    });
+                    let arrived = Instant::now();
+                    match product {
+                        None => order.push_ready((ticket, arrived), Generated::default()),
+                        Some(product) => {
+                            let seq = order.push_waiting((ticket, arrived));
+                            if handle.submit(Job { product, ticket: seq, arrived }).is_err() {
+                                result = Err(GenerateError::Thread("the inference thread stopped".into()));
+                                break;
+                            }
+                        }
                     }
-                    if handle.submit(job).is_err() {
-                        result = Err(GenerateError::Thread("the inference thread stopped".into()));
+                    if let Err(e) = emitter.release(&mut order) {
+                        result = Err(e);
                         break;
                     }
                     gm.queue(handle.depth(), capacity);
                     // Pausing again on every arrival also covers partitions assigned since.
-                    if handle.is_full() {
+                    if handle.is_full() || order.len() >= order_capacity {
                         let assignment = consumer.assignment()?;
                         consumer.pause(&assignment)?;
                         if !paused {
-                            tracing::debug!(depth = handle.depth(), "generation queue full: product partitions paused");
+                            tracing::debug!(depth = handle.depth(), waiting = order.len(), "generation queue full: product partitions paused");
                         }
                         paused = true;
                         gm.paused(true);
@@ -268,9 +288,12 @@ pub async fn run(
 
     // Drain: what is queued is generated and delivered before the last commit.
     let deadline = Instant::now() + Duration::from_millis(topology.runtime.drain_timeout_ms);
-    while handle.depth() > 0 && Instant::now() < deadline && result.is_ok() {
+    while !order.is_empty() && Instant::now() < deadline && result.is_ok() {
         match tokio::time::timeout(Duration::from_millis(100), done_rx.recv()).await {
-            Ok(Some(done)) => emitter.emit(done)?,
+            Ok(Some(done)) => {
+                order.complete(done.ticket, done.generated);
+                emitter.release(&mut order)?;
+            }
             Ok(None) => break,
             Err(_) => {
                 producer.poll(Duration::ZERO);
@@ -290,7 +313,7 @@ pub async fn run(
     result.map(|()| emitter.summary.clone())
 }
 
-fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> Job<Ticket> {
+fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> (Ticket, Option<ProductEvent>) {
     let payload = m.payload().unwrap_or_default();
     let (product, dead_letter) = match codec.decode::<ProductEvent>(EventType::Product, payload) {
         Ok(p) if !p.item_id.is_empty() => (Some(p), None),
@@ -312,16 +335,13 @@ fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> Job<Ticket> {
         payload_size: payload.len() as i64,
         ts: now_ms(),
     });
-    Job {
-        product,
-        ticket: Ticket {
-            slot,
-            offset: m.offset(),
-            dead_letter,
-            skipped: false,
-        },
-        arrived: Instant::now(),
-    }
+    let ticket = Ticket {
+        slot,
+        offset: m.offset(),
+        dead_letter,
+        skipped: false,
+    };
+    (ticket, product)
 }
 
 /// Turns results into records on the output topics.
@@ -357,8 +377,18 @@ impl Emitter {
         })
     }
 
-    fn emit(&mut self, done: Done<Ticket>) -> Result<(), GenerateError> {
-        let t = done.ticket;
+    /// Hands every finished record at the front of `order` to the producer.
+    fn release(
+        &mut self,
+        order: &mut InOrder<(Ticket, Instant), Generated>,
+    ) -> Result<(), GenerateError> {
+        while let Some(((ticket, arrived), generated)) = order.pop_ready() {
+            self.emit(ticket, arrived, generated)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, t: Ticket, arrived: Instant, g: Generated) -> Result<(), GenerateError> {
         let token = pack(t.slot, t.offset);
         if let Some(dl) = t.dead_letter {
             self.tracker.processed(t.slot, t.offset, 1);
@@ -373,7 +403,6 @@ impl Emitter {
             self.gm.product("skipped_old");
             return Ok(());
         }
-        let g = done.generated;
         let n = g.reviews.len() + 2 * g.behavior.len();
         // Registered before sending, so that an acknowledgement never precedes its record.
         self.tracker.processed(t.slot, t.offset, n as u32);
@@ -433,7 +462,7 @@ impl Emitter {
         let complete = g.missing_reviews == 0 && !g.missing_behavior;
         self.gm
             .product(if complete { "generated" } else { "partial" });
-        self.gm.latency(done.arrived.elapsed().as_secs_f64());
+        self.gm.latency(arrived.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -20,10 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Builds the models; called on the inference thread at start and at every reload.
 pub type Loader = Box<dyn Fn() -> Result<Box<dyn Model>, GenerateError> + Send>;
 
-/// One product to generate for (`None`: nothing to generate, the job only keeps its place in
-/// the order); `ticket` says where its results go (the input offset).
+/// One product to generate for; `ticket` says where its results go.
 pub struct Job<T> {
-    pub product: Option<ProductEvent>,
+    pub product: ProductEvent,
     pub ticket: T,
     pub arrived: Instant,
 }
@@ -139,20 +138,12 @@ pub fn spawn<T: Send + 'static>(
                 if !jobs.is_empty() {
                     let started = Instant::now();
                     let products: Vec<ProductEvent> =
-                        jobs.iter().filter_map(|j| j.product.clone()).collect();
-                    let mut generated = if products.is_empty() {
-                        Vec::new()
-                    } else {
-                        model.generate(&products)
-                    }
-                    .into_iter();
+                        jobs.iter().map(|j| j.product.clone()).collect();
+                    let mut generated = model.generate(&products).into_iter();
                     std::thread::sleep(config.delay);
                     metrics.batch(products.len(), started.elapsed().as_secs_f64());
                     for job in jobs {
-                        let generated = match job.product {
-                            Some(_) => generated.next().unwrap_or_default(),
-                            None => Generated::default(),
-                        };
+                        let generated = generated.next().unwrap_or_default();
                         thread_depth.fetch_sub(1, Ordering::Relaxed);
                         let _ = done.send(Done {
                             ticket: job.ticket,
@@ -188,4 +179,117 @@ pub fn spawn<T: Send + 'static>(
         device,
         versions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// Records each batch's size; its version is the load count, and loads fail when `fail` is set.
+    struct Fake {
+        version: u32,
+        batches: Arc<std::sync::Mutex<Vec<usize>>>,
+    }
+
+    impl Model for Fake {
+        fn generate(&mut self, products: &[ProductEvent]) -> Vec<Generated> {
+            self.batches.lock().unwrap().push(products.len());
+            std::thread::sleep(Duration::from_millis(5));
+            products
+                .iter()
+                .map(|p| Generated {
+                    missing_reviews: p.ts as usize,
+                    ..Default::default()
+                })
+                .collect()
+        }
+        fn versions(&self) -> Versions {
+            Versions {
+                reviews: format!("v{}", self.version),
+                behavior: format!("v{}", self.version),
+            }
+        }
+        fn device(&self) -> tch::Device {
+            tch::Device::Cpu
+        }
+    }
+
+    fn product(i: i64) -> ProductEvent {
+        ProductEvent {
+            item_id: format!("p{i}"),
+            ts: i,
+            title: String::new(),
+            category: Vec::new(),
+            brand: None,
+            price: None,
+            description: None,
+            attributes: Default::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saturated_requests_are_batched_results_keep_their_order_and_reloads_are_atomic() {
+        let loads = Arc::new(AtomicU32::new(0));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (l, f, b) = (loads.clone(), fail.clone(), batches.clone());
+        let loader: Loader = Box::new(move || {
+            if f.load(Ordering::Relaxed) {
+                return Err(GenerateError::Thread("checkpoint unreadable".into()));
+            }
+            Ok(Box::new(Fake {
+                version: l.fetch_add(1, Ordering::Relaxed) + 1,
+                batches: b.clone(),
+            }) as Box<dyn Model>)
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let config = BatchConfig {
+            max_batch: 8,
+            max_wait: Duration::from_millis(50),
+            capacity: 64,
+            delay: Duration::ZERO,
+        };
+        let metrics = GenerationMetrics::new(&prometheus::Registry::new());
+        let handle = spawn(loader, config, metrics, tx).unwrap();
+        assert_eq!(handle.versions.reviews, "v1");
+        for i in 0..40 {
+            let job = Job {
+                product: product(i),
+                ticket: i,
+                arrived: Instant::now(),
+            };
+            handle.submit(job).unwrap();
+        }
+        for i in 0..40 {
+            let done = rx.recv().await.unwrap();
+            assert_eq!(done.ticket, i, "results in submission order");
+            assert_eq!(
+                done.generated.missing_reviews, i as usize,
+                "each job gets its own result"
+            );
+        }
+        let sizes = batches.lock().unwrap().clone();
+        assert!(sizes.iter().all(|&s| s <= 8), "{sizes:?}");
+        assert!(
+            sizes.len() <= 10,
+            "40 queued requests in at most 10 batches: {sizes:?}"
+        );
+        assert_eq!(handle.depth(), 0);
+
+        assert_eq!(handle.reload().await.unwrap().reviews, "v2");
+        fail.store(true, Ordering::Relaxed);
+        let err = handle.reload().await.unwrap_err();
+        assert!(err.contains("checkpoint unreadable"), "{err}");
+        // The failed reload left v2 serving.
+        handle
+            .submit(Job {
+                product: product(0),
+                ticket: 99,
+                arrived: Instant::now(),
+            })
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap().ticket, 99);
+        assert_eq!(loads.load(Ordering::Relaxed), 2);
+    }
 }

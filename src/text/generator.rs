@@ -263,6 +263,7 @@ mod tests {
 
     #[test]
     fn training_steps_lower_the_loss() {
+        let _rng = crate::torch::rng_lock();
         let (tok, vars, g) = setup(1);
         let texts = [
             "love this dress, it fits perfectly",
@@ -284,6 +285,7 @@ mod tests {
 
     #[test]
     fn samples_respect_the_length_limit_and_decode_to_text() {
+        let _rng = crate::torch::rng_lock();
         let (tok, _vars, g) = setup(2);
         let conds: Vec<Condition> = (1..=5).map(cond).collect();
         for t in [0.5, 1.0, 3.0] {
@@ -298,6 +300,7 @@ mod tests {
 
     #[test]
     fn a_saved_generator_loads_to_identical_outputs() {
+        let _rng = crate::torch::rng_lock();
         let (tok, vars, g) = setup(3);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("generator.safetensors");
