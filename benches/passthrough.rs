@@ -8,7 +8,12 @@
 //! Both sides read one 4-partition input topic in their own consumer group and write to their own
 //! output topic with an idempotent producer; the clock runs from the first message received to
 //! the last output acknowledged, so group joins do not count. Rounds alternate (raw, pipeline,
-//! raw, pipeline) so that a slow patch of the machine hits both; the median of each is reported.
+//! pipeline beside a saturated generation stage) so that a slow patch of the machine hits all;
+//! the median of each is reported.
+//!
+//! The third run is the pipeline in one process with the generation stage (as `warmstart run`
+//! starts them), the stage kept busy throughout by a backlog of new products on its input: real
+//! events must keep flowing while generation is saturated.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -106,7 +111,20 @@ fn raw_loop(input: &str, n: usize) -> f64 {
 }
 
 fn pipeline(rt: &tokio::runtime::Runtime, input: &str, n: usize) -> f64 {
+    pipeline_beside(rt, input, n, None).0
+}
+
+/// The pipeline on `input`, with the generation stage of `generation` (its product backlog
+/// topic) running in the same process when given; returns the pipeline's time and the number
+/// of products the stage finished meanwhile.
+fn pipeline_beside(
+    rt: &tokio::runtime::Runtime,
+    input: &str,
+    n: usize,
+    generation: Option<&str>,
+) -> (f64, f64) {
     let out = unique("pipe-out");
+    let products = generation.map_or(format!("{out}.products"), str::to_owned);
     let text = format!(
         r#"
 [kafka]
@@ -118,7 +136,7 @@ type = "behavior"
 [outputs.enriched]
 topic = "{out}"
 [outputs.products]
-topic = "{out}.products"
+topic = "{products}"
 [outputs.dead_letter]
 topic = "{out}.dlq"
 [[stages]]
@@ -135,8 +153,43 @@ listen = ""
         b = brokers(),
         g = unique("pipe")
     );
+    let text = match generation {
+        None => text,
+        Some(_) => format!(
+            "{text}\n[outputs.synthetic_reviews]\ntopic = \"{out}.reviews\"\n[outputs.synthetic_behavior]\ntopic = \"{out}.behavior\"\n[generation]\ngroup_id = \"{}\"\n[generation.gates]\ndiscriminator_samples = 256\n",
+            unique("gen")
+        ),
+    };
     let topology = Topology::parse(&text).unwrap();
     let metrics = Metrics::new("cpu");
+    // The stage counts in its own registry: it writes synthetic events to the same enriched topic,
+    // and the clock must stop on the pipeline's outputs alone.
+    let gen_metrics = Metrics::new("cpu");
+    let generated = |m: &Metrics| -> f64 {
+        m.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "warmstart_generation_products_total")
+            .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
+            .sum()
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stage = generation.map(|_| {
+        let mut rx = stopped.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let _guard = rt.enter();
+        let (_, task) =
+            warmstart::generate::launch::spawn(topology.clone(), gen_metrics.clone(), shutdown)
+                .unwrap();
+        // Saturated before the clock starts: the models are loaded and products are flowing.
+        while generated(&gen_metrics) < 1.0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        task
+    });
+    let before = generated(&gen_metrics);
     let watch = metrics.clone();
     let out_counter = metrics.records_out(&out);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -154,10 +207,15 @@ listen = ""
         }
     };
     let summary = rt
-        .block_on(Pipeline::new(topology, metrics).unwrap().run(done))
+        .block_on(Pipeline::new(topology, metrics.clone()).unwrap().run(done))
         .unwrap();
     assert_eq!(summary.outputs as usize, n);
-    rx.recv().unwrap()
+    let during = generated(&gen_metrics) - before;
+    let _ = stop.send(true);
+    if let Some(task) = stage {
+        rt.block_on(task).unwrap().unwrap();
+    }
+    (rx.recv().unwrap(), during)
 }
 
 /// The stages and the output encoding alone, in memory: the pipeline's CPU cost per event.
@@ -259,7 +317,46 @@ fn main() {
     );
     drop(msgs);
 
-    let (mut raw, mut pipe) = (Vec::new(), Vec::new());
+    // The generation stage's backlog: far more new products than it can finish during a run.
+    let backlog = unique("backlog");
+    rt.block_on(warmstart::kafka::admin::ensure_topics(
+        &config(),
+        &[&backlog],
+        4,
+        1,
+    ))
+    .unwrap();
+    let products =
+        warmstart::generate::bench::new_products(if smoke { 2_000 } else { 10_000 }).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let encoded: Vec<(Vec<u8>, Vec<u8>)> = products
+        .iter()
+        .map(|p| {
+            let p = warmstart::events::ProductEvent {
+                ts: now,
+                ..p.clone()
+            };
+            (
+                p.item_id.clone().into_bytes(),
+                serde_json::to_vec(&p).unwrap(),
+            )
+        })
+        .collect();
+    publish_all(
+        &config(),
+        encoded.iter().map(|(k, p)| Publish {
+            topic: &backlog,
+            key: k,
+            payload: p,
+        }),
+    )
+    .unwrap();
+
+    let (mut raw, mut pipe, mut busy, mut busy_products) =
+        (Vec::new(), Vec::new(), Vec::new(), 0.0);
     for round in 1..=rounds {
         // BENCH_ONLY=pipeline (or raw) runs one side, for profiling.
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -274,10 +371,19 @@ fn main() {
         let p = pipeline(&rt, &input, n);
         eprintln!("round {round}: pipeline {:.0} events/s", n as f64 / p);
         pipe.push(n as f64 / p);
+        let (b, products) = pipeline_beside(&rt, &input, n, Some(&backlog));
+        eprintln!(
+            "round {round}: pipeline beside saturated generation {:.0} events/s ({products} products generated meanwhile)",
+            n as f64 / b
+        );
+        busy.push(n as f64 / b);
+        busy_products += products;
     }
     let ratios: Vec<f64> = raw.iter().zip(&pipe).map(|(r, p)| p / r).collect();
     let ratio = median(ratios.clone());
-    let (r, p) = (median(raw), median(pipe));
+    let busy_ratios: Vec<f64> = pipe.iter().zip(&busy).map(|(p, b)| b / p).collect();
+    let busy_ratio = median(busy_ratios.clone());
+    let (r, p, b) = (median(raw), median(pipe), median(busy));
     println!("passthrough, {n} messages of {avg} bytes, median of {rounds} rounds");
     println!("| run | events/s |");
     println!("| --- | ---: |");
@@ -288,8 +394,14 @@ fn main() {
         "| ratio pipeline / raw (median of the rounds' ratios: {}) | {ratio:.2} |",
         each.join(", ")
     );
+    println!("| warmstart pipeline beside a saturated generation stage (same process) | {b:.0} |");
+    let each: Vec<String> = busy_ratios.iter().map(|x| format!("{x:.2}")).collect();
     println!(
-        "stages + output encoding in memory: {:.2} us per event",
+        "| ratio beside generation / pipeline alone (median of the rounds' ratios: {}) | {busy_ratio:.2} |",
+        each.join(", ")
+    );
+    println!(
+        "stages + output encoding in memory: {:.2} us per event; the generation stage finished {busy_products} products during the runs beside it",
         per_event * 1e6
     );
 }
