@@ -76,3 +76,29 @@ fn inputs_only_take_behavior_or_products() {
     let e = err(&DEFAULT.replacen("type = \"product\"", "type = \"enriched\"", 1));
     assert!(e.contains("inputs.products.type"), "{e}");
 }
+
+const GENERATION: &str = include_str!("../../topologies/generation.toml");
+
+#[test]
+fn the_generation_stage_validates_its_fields_and_needs_its_outputs() {
+    let t = Topology::parse(GENERATION).unwrap();
+    let g = t.generation.as_ref().unwrap();
+    assert_eq!((g.max_batch, g.queue_capacity), (32, 256));
+    let cases = [
+        ("max_batch = 32", "max_batch = 0", "generation.max_batch"),
+        ("queue_capacity = 256", "queue_capacity = 8", "generation.queue_capacity"),
+        ("max_rating_gap = 2", "max_rating_gap = 9", "generation.gates.max_rating_gap"),
+        (
+            "[outputs.synthetic_reviews]\ntopic = \"warmstart.synthetic.reviews\"\nformat = \"json\"\n",
+            "",
+            "outputs.synthetic_reviews",
+        ),
+    ];
+    for (from, to, field) in cases {
+        assert!(GENERATION.contains(from), "fixture lost `{from}`");
+        let e = err(&GENERATION.replacen(from, to, 1));
+        assert!(e.contains(&format!("`{field}`")), "{to}: {e}");
+    }
+    let e = err(&GENERATION.replacen("device = \"auto\"", "device = \"tpu\"", 1));
+    assert!(e.contains("device"), "{e}");
+}
