@@ -84,8 +84,7 @@ fn main() {
     );
     let users = Arc::new(Mutex::new(HashMap::new()));
     watch_users(topics.synthetic_behavior.clone(), users.clone());
-    let metrics_addr = format!("127.0.0.1:{}", free_port());
-    let _pipeline = spawn_pipeline(&topology, &metrics_addr);
+    let _pipeline = spawn_pipeline(&topology, "");
     let rec = format!("127.0.0.1:{}", free_port());
     let _recommender = spawn_recommender(&topology, &format!("{}-rec", topics.group), &rec);
 
@@ -208,23 +207,6 @@ fn main() {
         }
         rounds += 1;
         round_time += round.elapsed().as_secs_f64();
-        if std::env::var_os("TTR_DEBUG").is_some()
-            && rounds % 50 == 0
-            && started.elapsed() < Duration::from_secs(30)
-        {
-            eprintln!(
-                "{:.1}s products {} generated {} depth {} paused {} records_in {}",
-                started.elapsed().as_secs_f64(),
-                metric(&metrics_addr, "warmstart_generation_products_total"),
-                metric(
-                    &metrics_addr,
-                    "warmstart_generation_products_total{outcome=\"generated\"}"
-                ),
-                metric(&metrics_addr, "warmstart_generation_queue_depth"),
-                metric(&metrics_addr, "warmstart_generation_paused"),
-                metric(&metrics_addr, "warmstart_records_in_total"),
-            );
-        }
         if sent == n_new && open == 0 {
             break;
         }
@@ -242,20 +224,6 @@ fn main() {
         .iter()
         .filter_map(|(item, s)| generated.get(item).map(|g| (g.0 - s.0).as_secs_f64()))
         .collect();
-    if std::env::var_os("TTR_DEBUG").is_some() {
-        let t_start = state.values().map(|s| s.0).min().unwrap();
-        let mut slow: Vec<(f64, f64)> = state
-            .iter()
-            .filter_map(|(item, s)| {
-                generated
-                    .get(item)
-                    .map(|g| ((s.0 - t_start).as_secs_f64(), (g.0 - s.0).as_secs_f64()))
-            })
-            .filter(|x| x.1 > 1.0)
-            .collect();
-        slow.sort_by(|a, b| a.0.total_cmp(&b.0));
-        eprintln!("slow generation (sent at s, took s): {slow:?}");
-    }
     println!(
         "time to recommendable, {n_new} new Beauty products at {rate}/s after {behaviour} real events (polling round {:.1} ms on average):",
         1e3 * round_time / rounds as f64

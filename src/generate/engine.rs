@@ -111,7 +111,7 @@ impl Engine {
             let texts = self.reviews.sample(&conds, self.config.temperature);
             let mut again = Vec::new();
             for ((k, c), text) in todo.into_iter().zip(texts) {
-                match self.reviews.check(&text, c.rating) {
+                match self.reviews.gates.check(&text, c.rating) {
                     Ok(scores) => {
                         let p = &products[k];
                         let n = out[k].reviews.len();
@@ -211,11 +211,6 @@ impl Engine {
         for k in todo {
             out[k].missing_behavior = true;
         }
-    }
-
-    /// Whether `text` contains a run of a training review (the memorisation gate's test).
-    pub fn copies_training_text(&self, text: &str) -> bool {
-        self.reviews.gates.copies_training_text(text)
     }
 }
 

@@ -7,7 +7,7 @@
 //! corpus's distribution rather than one class's.
 
 use super::config::GenerationConfig;
-use super::gates::{Reason, ReviewGates, ReviewScores};
+use super::gates::ReviewGates;
 use super::GenerateError;
 use crate::data::clothing;
 use crate::events::ProductEvent;
@@ -17,14 +17,6 @@ use crate::text::train_reviews::splits;
 use rand::rngs::StdRng;
 use rand::Rng;
 use tch::Device;
-
-/// A review that passed the gates.
-#[derive(Debug, Clone)]
-pub struct Review {
-    pub rating: u8,
-    pub text: String,
-    pub scores: ReviewScores,
-}
 
 pub struct ReviewModel {
     pub name: String,
@@ -139,9 +131,5 @@ impl ReviewModel {
             .iter()
             .map(|ids| m.tokenizer.decode(ids).trim().to_owned())
             .collect()
-    }
-
-    pub fn check(&mut self, text: &str, rating: u8) -> Result<ReviewScores, Reason> {
-        self.gates.check(text, rating)
     }
 }

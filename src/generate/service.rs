@@ -27,7 +27,7 @@ use crate::kafka::publish::send_waiting;
 use crate::kafka::{common_config, consumer_config, producer_config};
 use crate::observe::Metrics;
 use crate::pipeline::ack::{pack, AckTracker, Slot};
-use crate::pipeline::runner::{build_registry, commit_acknowledged};
+use crate::pipeline::runner::{build_registry, commit_acknowledged, now_ms};
 use crate::topology::{StageConfig, Topology, Weights};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -97,12 +97,6 @@ fn weights(t: &Topology) -> Weights {
         .unwrap_or_default()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Runs the stage until `shutdown` resolves, then drains what is queued, delivers it and commits.
 pub async fn run(
     topology: &Topology,
@@ -164,8 +158,8 @@ pub async fn run(
     );
     tracing::info!(
         device = %crate::torch::device_name(handle.device),
-        reviews = %handle.versions.reviews,
-        behavior = %handle.versions.behavior,
+        reviews = %handle.loaded.reviews,
+        behavior = %handle.loaded.behavior,
         "generation models loaded"
     );
 
@@ -244,13 +238,12 @@ pub async fn run(
                 Ok(m) => {
                     records_in.inc();
                     let slot = tracker.slot(m.topic(), m.partition());
-                    let (mut ticket, product) = decode(&m, &input_codec, slot);
+                    let (mut ticket, mut product) = decode(&m, &input_codec, slot);
                     let max_age = config.max_product_age_ms as i64;
-                    let product = product.filter(|p| {
-                        let old = max_age > 0 && now_ms() - p.ts > max_age;
-                        ticket.skipped = old;
-                        !old
-                    });
+                    if max_age > 0 && product.as_ref().is_some_and(|p| now_ms() - p.ts > max_age) {
+                        ticket.skipped = true;
+                        product = None;
+                    }
                     let arrived = Instant::now();
                     match product {
                         None => order.push_ready((ticket, arrived), Generated::default()),
@@ -423,12 +416,7 @@ impl Emitter {
                 b,
                 token,
             )?;
-            let weight = match b.kind {
-                crate::events::BehaviorKind::View => self.weights.view,
-                crate::events::BehaviorKind::Cart => self.weights.cart,
-                crate::events::BehaviorKind::Purchase => self.weights.purchase,
-                crate::events::BehaviorKind::Review => self.weights.review,
-            };
+            let weight = self.weights.of(b.kind);
             let e = EnrichedEvent {
                 event_id: b.event_id.clone(),
                 user_id: b.user_id.clone(),

@@ -53,7 +53,8 @@ pub struct Handle<T> {
     depth: Arc<AtomicUsize>,
     capacity: usize,
     pub device: tch::Device,
-    pub versions: Versions,
+    /// The versions loaded at start (reloads report theirs in their answer and the metrics).
+    pub loaded: Versions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,28 +128,28 @@ pub fn spawn<T: Send + 'static>(
             while let Some(batch) =
                 batcher::collect(&rx, config.max_batch, config.max_wait, is_reload)
             {
-                let mut jobs = Vec::with_capacity(batch.len());
+                let (mut products, mut tickets) = (Vec::with_capacity(batch.len()), Vec::new());
                 let mut reload = None;
                 for m in batch {
                     match m {
-                        Msg::Job(j) => jobs.push(j),
+                        Msg::Job(j) => {
+                            products.push(j.product);
+                            tickets.push((j.ticket, j.arrived));
+                        }
                         Msg::Reload(reply) => reload = Some(reply),
                     }
                 }
-                if !jobs.is_empty() {
+                if !products.is_empty() {
                     let started = Instant::now();
-                    let products: Vec<ProductEvent> =
-                        jobs.iter().map(|j| j.product.clone()).collect();
                     let mut generated = model.generate(&products).into_iter();
                     std::thread::sleep(config.delay);
                     metrics.batch(products.len(), started.elapsed().as_secs_f64());
-                    for job in jobs {
-                        let generated = generated.next().unwrap_or_default();
+                    for (ticket, arrived) in tickets {
                         thread_depth.fetch_sub(1, Ordering::Relaxed);
                         let _ = done.send(Done {
-                            ticket: job.ticket,
-                            arrived: job.arrived,
-                            generated,
+                            ticket,
+                            arrived,
+                            generated: generated.next().unwrap_or_default(),
                         });
                     }
                 }
@@ -177,7 +178,7 @@ pub fn spawn<T: Send + 'static>(
         depth,
         capacity: config.capacity,
         device,
-        versions,
+        loaded: versions,
     })
 }
 
@@ -252,7 +253,7 @@ mod tests {
         };
         let metrics = GenerationMetrics::new(&prometheus::Registry::new());
         let handle = spawn(loader, config, metrics, tx).unwrap();
-        assert_eq!(handle.versions.reviews, "v1");
+        assert_eq!(handle.loaded.reviews, "v1");
         for i in 0..40 {
             let job = Job {
                 product: product(i),

@@ -209,6 +209,12 @@ impl Online {
         (u, true)
     }
 
+    /// Brings state restored from an older snapshot up to this build's layout: snapshots from
+    /// before synthetic histories were kept have none for their users.
+    pub(crate) fn after_restore(&mut self) {
+        self.synthetic.resize(self.seen.len(), Vec::new());
+    }
+
     /// How much synthetic evidence about item `i` still counts: 1 before any real interaction,
     /// halving every `synthetic_half_life` real interactions of the item (0 when synthetic
     /// events are switched off with `synthetic_weight = 0`).
@@ -248,10 +254,6 @@ impl Online {
             let s = self.popularity_scale;
             self.popularity.iter_mut().for_each(|p| *p /= s);
             self.popularity_scale = 1.0;
-        }
-        if self.synthetic.len() < self.seen.len() {
-            // A snapshot from before synthetic histories were kept.
-            self.synthetic.resize(self.seen.len(), Vec::new());
         }
         let history = match e.origin {
             Origin::Real => &mut self.seen,
@@ -301,10 +303,7 @@ impl Online {
             .map(|(v, b)| dot(uv, v) + b)
             .collect();
         let seen = &self.seen[u as usize];
-        let synthetic = self
-            .synthetic
-            .get(u as usize)
-            .map_or(&[][..], Vec::as_slice);
+        let synthetic = &self.synthetic[u as usize];
         PROFILE.with_borrow_mut(|profile| {
             let history = seen
                 .iter()

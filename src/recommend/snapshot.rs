@@ -95,6 +95,8 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
             )),
         });
     }
+    let mut snap = snap;
+    snap.model.after_restore();
     Ok(Some(snap))
 }
 

@@ -94,6 +94,19 @@ impl Default for Weights {
     }
 }
 
+impl Weights {
+    /// The weight of an interaction of `kind`.
+    pub fn of(&self, kind: crate::events::BehaviorKind) -> f64 {
+        use crate::events::BehaviorKind::*;
+        match kind {
+            View => self.view,
+            Cart => self.cart,
+            Purchase => self.purchase,
+            Review => self.review,
+        }
+    }
+}
+
 pub(super) fn validate(stages: &[StageConfig]) -> Result<(), TopologyError> {
     match stages.first() {
         Some(StageConfig::Decode(_)) => {}

@@ -1,6 +1,6 @@
 //! Real behaviour -> EnrichedEvent, weighted by kind (view < cart < purchase) for the recommender.
 
-use crate::events::{BehaviorKind, EnrichedEvent};
+use crate::events::EnrichedEvent;
 use crate::pipeline::{InputCtx, Record, Stage};
 use crate::reject::Rejection;
 use crate::topology::Weights;
@@ -12,15 +12,6 @@ pub struct Enrich {
 impl Enrich {
     pub fn new(weights: Weights) -> Self {
         Enrich { weights }
-    }
-
-    fn weight(&self, kind: BehaviorKind) -> f64 {
-        match kind {
-            BehaviorKind::View => self.weights.view,
-            BehaviorKind::Cart => self.weights.cart,
-            BehaviorKind::Purchase => self.weights.purchase,
-            BehaviorKind::Review => self.weights.review,
-        }
     }
 }
 
@@ -37,7 +28,7 @@ impl Stage for Enrich {
     ) -> Result<(), Rejection> {
         out.push(match record {
             Record::Behavior(e) => {
-                let w = self.weight(e.kind);
+                let w = self.weights.of(e.kind);
                 Record::Enriched(EnrichedEvent::real(e, w))
             }
             other => other,
