@@ -12,11 +12,11 @@ fn main() {
     }
     let full = args.iter().any(|a| a == "--bench");
     let (products, sizes): (usize, &[usize]) = if full {
-        (256, &[1, 8, 32, 64])
+        (256, &[1, 16, 32, 64])
     } else {
         (16, &[1, 8])
     };
-    let report = warmstart::generate::bench::run(products, "auto", 1, sizes, 32).unwrap();
+    let report = warmstart::generate::bench::run(products, "auto", 1, sizes, 64).unwrap();
     println!("{}", warmstart::generate::bench::render(&report));
     assert!(report.batched.products_per_s > 0.0 && report.unbatched.products_per_s > 0.0);
 }

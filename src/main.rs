@@ -67,10 +67,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         cpu_threads: i32,
         /// max_batch of the dynamic-batching run.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 64)]
         max_batch: usize,
         /// Batch sizes of the batch-latency table.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+        #[arg(long, value_delimiter = ',', default_value = "1,16,32,64")]
         batch_sizes: Vec<usize>,
         /// Also write the results as JSON here.
         #[arg(long)]
@@ -81,13 +81,18 @@ enum Command {
         #[arg(long, default_value = "topologies/default.toml")]
         topology: PathBuf,
     },
-    /// The pipeline on the embedded mock Kafka cluster, fed with real Amazon Beauty events.
+    /// The pipeline on the embedded mock Kafka cluster, fed with real Amazon Beauty events; with
+    /// a `[generation]` section (the default topology has one), new products after them get
+    /// synthetic reviews and behaviour, and the online recommender learns from both.
     Demo {
-        #[arg(long, default_value = "topologies/default.toml")]
+        #[arg(long, default_value = "topologies/generation.toml")]
         topology: PathBuf,
         /// How many real interactions to replay.
         #[arg(long, default_value_t = 5000)]
         events: usize,
+        /// New products launched after the history (with a `[generation]` section).
+        #[arg(long, default_value_t = 20)]
+        new_products: usize,
     },
     /// Check that libtorch loads and computes, on CUDA when present.
     TorchCheck,
@@ -427,30 +432,17 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
         }
-        Command::Demo { topology, events } => {
+        Command::Demo {
+            topology,
+            events,
+            new_products,
+        } => {
             let t = load(&topology)?;
             let metrics = Metrics::new(&device_label());
             println!("warmstart demo: running on the EMBEDDED MOCK Kafka cluster (librdkafka's in-process mock),");
             println!("not a real broker; see README for the real one (scripts/kafka start).");
-            let r = warmstart::demo::run(t, events, metrics).await?;
-            println!("\nmock cluster at {}", r.bootstrap_servers);
-            println!(
-                "published: {} real behaviour events (Amazon Beauty 5-core), {} new products, {} redelivered duplicates, {} bad records",
-                r.published_behavior, r.published_products, r.published_duplicates, r.published_bad
-            );
-            println!(
-                "pipeline consumed {} records in {:.1?}",
-                r.summary.records_in, r.elapsed
-            );
-            println!("\n{:<32} {:>10}", "output topic", "records");
-            for (topic, n) in &r.outputs_by_topic {
-                println!("{topic:<32} {n:>10}");
-            }
-            println!("{:<32} {:>10}", "(duplicates dropped)", r.summary.filtered);
-            println!("\ndead letters by reason:");
-            for (reason, n) in &r.summary.dead_letters_by_reason {
-                println!("  {reason:<24} {n:>4}");
-            }
+            let r = warmstart::demo::run(t, events, new_products, metrics).await?;
+            print!("{}", warmstart::demo::render(&r));
         }
         Command::Train(TrainCommand::Behavior {
             out,

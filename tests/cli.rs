@@ -1,4 +1,5 @@
-//! The command line's error paths: bad topologies fail at start, naming the field.
+//! The command line: bad topologies fail at start naming the field, secrets stay out of the logs,
+//! and the demo (the main job) runs end to end.
 
 use std::process::Command;
 
@@ -122,4 +123,26 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs() {
         !logs.contains("No provider for SASL mechanism"),
         "librdkafka built without SASL/SSL: {logs}"
     );
+}
+
+/// The main job, as `scripts/demo` runs it (smaller): history through the pipeline, then new
+/// products through the generation stage into the online recommender, on the embedded cluster.
+#[test]
+fn the_demo_makes_new_products_recommendable_on_the_embedded_cluster() {
+    let out = warmstart(&["demo", "--events", "2000", "--new-products", "6"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("EMBEDDED MOCK Kafka"), "{stdout}");
+    assert!(stdout.contains("2000 real behaviour events"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("new products are in the top 20"))
+        .unwrap_or_else(|| panic!("no cold-start report: {stdout}"));
+    let recommendable: usize = line.split(' ').next().unwrap().parse().unwrap();
+    assert!(recommendable >= 5, "{line}");
+    assert!(stdout.contains("synthetic review ("), "{stdout}");
 }

@@ -55,6 +55,21 @@ fn publish(records: &[(String, Vec<u8>, Vec<u8>)]) {
     .unwrap();
 }
 
+/// `warmstart generate` alone, its HTTP endpoints on `addr`.
+fn spawn_stage(topology: &std::path::Path, addr: &str) -> Proc {
+    Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["--log-format", "json", "generate", "--topology"])
+            .arg(topology)
+            .args(["--http-listen", addr])
+            .env("RUST_LOG", "warn,warmstart=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 fn wait_for_metric(addr: &str, name: &str, at_least: f64, timeout: Duration) -> f64 {
     let deadline = Instant::now() + timeout;
     loop {
@@ -365,17 +380,7 @@ async fn a_slow_model_pauses_the_input_and_a_reload_switches_versions_without_lo
         )),
     );
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut stage = Proc(
-        std::process::Command::new(env!("CARGO_BIN_EXE_warmstart"))
-            .args(["--log-format", "json", "generate", "--topology"])
-            .arg(&topology)
-            .args(["--http-listen", &addr])
-            .env("RUST_LOG", "warn,warmstart=info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    let mut stage = spawn_stage(&topology, &addr);
 
     // Accepted products straight onto the stage's input, with one that does not decode.
     let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
@@ -474,4 +479,159 @@ async fn a_slow_model_pauses_the_input_and_a_reload_switches_versions_without_lo
         (dead[0].stage.as_str(), dead[0].reason_code.as_str()),
         ("generate", "malformed_json")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_still_cold_get_top_up_rounds_until_real_interactions_arrive() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("gen-topup");
+    topics.create().await;
+    let interval_ms = 4000;
+    let topology = topics.write_topology_with(
+        dir.path(),
+        Some(&format!(
+            "reviews_per_product = 1\nusers_per_product = 2\nmax_wait_ms = 5\n[generation.gates]\ndiscriminator_samples = 64\n[generation.top_up]\nmin_real_interactions = 2\ninterval_ms = {interval_ms}\nmax_rounds = 2"
+        )),
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _stage = spawn_stage(&topology, &addr);
+    let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
+    let stream = beauty::load(
+        &warmstart::data::data_dir().join("beauty-5core"),
+        Some(3000),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let products: Vec<ProductEvent> = stream
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Product(p) => Some(ProductEvent {
+                ts: now,
+                ..p.clone()
+            }),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    let [warming, cold, also_cold] = [0, 1, 2].map(|k| products[k].item_id.clone());
+    publish(
+        &products
+            .iter()
+            .map(|p| {
+                (
+                    topics.accepted.clone(),
+                    p.item_id.clone().into_bytes(),
+                    json.encode_to_vec(EventType::Product, p).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let first = wait_for_metric(
+        &addr,
+        "warmstart_generation_products_total",
+        3.0,
+        Duration::from_secs(120),
+    );
+    assert_eq!(first, 3.0, "the first round of each product");
+
+    // Real interactions on the enriched topic: two for `warming` (enough), one for `cold` (not
+    // enough), and a synthetic one for `also_cold` (never counts).
+    let real = |item: &str, n: usize, origin: Origin| EnrichedEvent {
+        event_id: format!("real-{item}-{n}"),
+        user_id: format!("shopper-{n}"),
+        item_id: item.to_owned(),
+        kind: BehaviorKind::View,
+        ts: now,
+        weight: 1.0,
+        origin,
+        synthetic: origin == Origin::Synthetic,
+        model_version: None,
+        rating: None,
+    };
+    let events = [
+        real(&warming, 1, Origin::Real),
+        real(&warming, 2, Origin::Real),
+        real(&cold, 1, Origin::Real),
+        real(&also_cold, 1, Origin::Synthetic),
+    ];
+    publish(
+        &events
+            .iter()
+            .map(|e| {
+                (
+                    topics.enriched.clone(),
+                    e.user_id.clone().into_bytes(),
+                    json.encode_to_vec(EventType::Enriched, e).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+
+    // Two more rounds each for the two cold products, then nothing more.
+    let top_ups = "warmstart_generation_products_total{outcome=\"top_up\"}";
+    assert_eq!(
+        wait_for_metric(&addr, top_ups, 4.0, Duration::from_secs(60)),
+        4.0
+    );
+    std::thread::sleep(Duration::from_millis(2 * interval_ms));
+    assert_eq!(metric(&addr, top_ups), 4.0, "no round after the last");
+    assert_eq!(
+        metric(&addr, "warmstart_generation_cold_total{event=\"warmed\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &addr,
+            "warmstart_generation_cold_total{event=\"exhausted\"}"
+        ),
+        2.0
+    );
+    assert_eq!(metric(&addr, "warmstart_generation_cold_products"), 0.0);
+
+    // On the topics: one round for the warmed product, three for the others (distinct batch
+    // seeds), every event id distinct, and each round's behaviour later than the first's.
+    let behavior: Vec<SyntheticBehavior> = parse(&topics.synthetic_behavior);
+    let mut rounds: HashMap<&str, BTreeSet<i64>> = HashMap::new();
+    for b in &behavior {
+        rounds.entry(&b.item_id).or_default().insert(b.seed);
+    }
+    let count = |item: &str| rounds.get(item).map_or(0, |s| s.len());
+    assert_eq!(
+        (count(&warming), count(&cold), count(&also_cold)),
+        (1, 3, 3),
+        "rounds per product"
+    );
+    let ids: HashSet<&str> = behavior.iter().map(|b| b.event_id.as_str()).collect();
+    assert_eq!(ids.len(), behavior.len(), "top-up event ids are new ids");
+    let reviews: Vec<SyntheticReview> = parse(&topics.synthetic_reviews);
+    let review_ids: HashSet<&str> = reviews.iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!(review_ids.len(), reviews.len());
+    let first_ts = |item: &str| {
+        behavior
+            .iter()
+            .filter(|b| b.item_id == item)
+            .map(|b| b.ts)
+            .min()
+            .unwrap()
+    };
+    let top_up_ts = behavior
+        .iter()
+        .filter(|b| b.item_id == cold && b.event_id.contains("-top"))
+        .map(|b| b.ts)
+        .min()
+        .unwrap();
+    assert!(
+        top_up_ts >= first_ts(&cold) + interval_ms as i64 - 1000,
+        "a round's behaviour happens at its round"
+    );
+    // The stage's own input is committed; top-up rounds need no input record.
+    assert!(wait_for_group(
+        &format!("{}-generation", topics.group),
+        &topics.accepted,
+        Duration::from_secs(30)
+    ));
 }

@@ -36,7 +36,20 @@ pub enum DataError {
 /// The repo's `data/` folder: next to the binary's crate root when run from a checkout,
 /// or `WARMSTART_DATA` when set.
 pub fn data_dir() -> std::path::PathBuf {
-    std::env::var_os("WARMSTART_DATA")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+    repo_dir("WARMSTART_DATA", "data")
+}
+
+/// `$var` when set; else the folder of the checkout this binary was built from, when it still
+/// exists; else `name` under the working directory (a binary copied to another machine, or built
+/// in another checkout that shares the target folder).
+pub fn repo_dir(var: &str, name: &str) -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os(var) {
+        return dir.into();
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    if built.is_dir() {
+        built
+    } else {
+        std::path::PathBuf::from(name)
+    }
 }

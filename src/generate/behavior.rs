@@ -7,6 +7,7 @@
 //! top-k there too, and only the pool comes back to the CPU. The GAN's discriminator scores each
 //! drawn (user, item) pair: a set it finds implausible on average is drawn again from new noise.
 
+use super::exposure::Exposure;
 use super::GenerateError;
 use crate::events::BehaviorKind;
 use crate::gan::behavior::{draw, Bag, Discriminator, GanConfig, Generator};
@@ -22,6 +23,8 @@ use tch::{nn, Device, Kind, Tensor};
 /// One synthetic user's interactions with one product.
 #[derive(Debug, Clone)]
 pub struct UserSequence {
+    /// The user's row in the model's user table.
+    pub index: u32,
     pub user_id: String,
     /// The user's score for the generated item vector.
     pub score: f32,
@@ -122,12 +125,20 @@ impl BehaviorModel {
         })
     }
 
+    pub fn users(&self) -> usize {
+        self.user_ids.len()
+    }
+
     /// Draws `n` users and their sequences for each item, in one pass over the batch; sequences
-    /// start at the item's `start_ms`.
+    /// start at the item's `start_ms`. Users `exposure` does not allow at that time are passed
+    /// over, and every user drawn is counted there (also in a draw the discriminator then
+    /// rejects: a conservative count), item by item, so that one batch cannot overdraw a user.
+    #[allow(clippy::too_many_arguments)]
     pub fn draw(
         &self,
         features: &[&Sparse],
         start_ms: &[i64],
+        exposure: &mut Exposure,
         n: usize,
         pool: usize,
         temperature: f32,
@@ -147,18 +158,29 @@ impl BehaviorModel {
         let scores = Vec::<f32>::try_from(scores.to(Device::Cpu).flatten(0, -1)).expect("f32");
         let idx = Vec::<i64>::try_from(idx.to(Device::Cpu).flatten(0, -1)).expect("i64");
         let p = pool as usize;
-        let picks: Vec<Vec<(u32, f32)>> = (0..features.len())
-            .map(|k| {
-                let candidates: Vec<(u32, f32)> = (k * p..(k + 1) * p)
-                    .map(|j| (idx[j] as u32, scores[j]))
-                    .collect();
-                let chosen = draw(&candidates, n, temperature, rng);
+        let mut picks: Vec<Vec<(u32, f32)>> = Vec::with_capacity(features.len());
+        for (k, &start) in start_ms.iter().enumerate().take(features.len()) {
+            let pooled = (k * p..(k + 1) * p).map(|j| (idx[j] as u32, scores[j]));
+            let mut candidates: Vec<(u32, f32)> = pooled
+                .clone()
+                .filter(|&(u, _)| exposure.allows(u, start))
+                .collect();
+            // A pool used up by earlier products: rather users over their budget than none.
+            if candidates.len() < n {
+                candidates.extend(pooled.filter(|&(u, _)| !exposure.allows(u, start)));
+                candidates.truncate(n);
+            }
+            let chosen = draw(&candidates, n, temperature, rng);
+            for &u in &chosen {
+                exposure.add(u, start);
+            }
+            picks.push(
                 chosen
                     .into_iter()
                     .map(|u| (u, candidates.iter().find(|c| c.0 == u).map_or(0.0, |c| c.1)))
-                    .collect()
-            })
-            .collect();
+                    .collect(),
+            );
+        }
         // Discriminator over every drawn (user, item vector) pair of the batch at once.
         let (mut rows, mut users) = (Vec::new(), Vec::new());
         for (k, chosen) in picks.iter().enumerate() {
@@ -190,6 +212,7 @@ impl BehaviorModel {
                 users: chosen
                     .into_iter()
                     .map(|(u, score)| UserSequence {
+                        index: u,
                         user_id: self.user_ids[u as usize].clone(),
                         score,
                         events: self.sequence.sample(start_ms[k], rng),

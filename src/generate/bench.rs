@@ -6,7 +6,7 @@
 //! - the batch-latency table: [`Engine`] called directly on batches of fixed sizes (the model's
 //!   own cost: sampling, gates, regeneration);
 //! - the stage's throughput through the inference thread, saturated (every product queued at
-//!   once), with `max_batch = 1` and with dynamic batching (`max_batch` 32 by default,
+//!   once), with `max_batch = 1` and with dynamic batching (`max_batch` 64 by default,
 //!   `max_wait = 5 ms`):
 //!   their ratio is the figure of merit of batching.
 

@@ -36,6 +36,12 @@ pub struct GenerationConfig {
     /// Users are drawn among this many best-scoring ones for the generated item vector.
     #[serde(default = "default_pool")]
     pub user_pool: usize,
+    /// A user is drawn for at most this many new products per `user_window_ms` of event time
+    /// (see `generate::exposure`).
+    #[serde(default = "default_user_max_new_items")]
+    pub user_max_new_items: u32,
+    #[serde(default = "default_user_window")]
+    pub user_window_ms: u64,
     /// Softmax temperature of the draw over the pool's scores.
     #[serde(default = "default_user_temperature")]
     pub user_temperature: f32,
@@ -67,6 +73,9 @@ pub struct GenerationConfig {
     pub seed: u64,
     #[serde(default)]
     pub gates: GateConfig,
+    /// Generate again for products still cold after their first round (off when absent).
+    #[serde(default)]
+    pub top_up: Option<super::cold::TopUpConfig>,
     /// `/metrics`, `/healthz`, `/readyz` and `POST /admin/reload`; loopback by default, empty
     /// to disable.
     #[serde(default = "default_listen")]
@@ -127,7 +136,13 @@ fn default_users() -> usize {
     10
 }
 fn default_pool() -> usize {
-    200
+    1000
+}
+fn default_user_max_new_items() -> u32 {
+    2
+}
+fn default_user_window() -> u64 {
+    3_600_000
 }
 fn default_user_temperature() -> f32 {
     0.5
@@ -136,7 +151,7 @@ fn default_temperature() -> f64 {
     1.0
 }
 fn default_max_batch() -> usize {
-    32
+    64
 }
 fn default_max_wait() -> u64 {
     5
@@ -200,6 +215,12 @@ impl GenerationConfig {
         if self.user_pool < self.users_per_product {
             return Err(invalid("user_pool", "must be at least users_per_product"));
         }
+        if self.user_max_new_items == 0 {
+            return Err(invalid("user_max_new_items", "must be at least 1"));
+        }
+        if self.user_window_ms == 0 {
+            return Err(invalid("user_window_ms", "must be at least 1"));
+        }
         if !(self.user_temperature > 0.0) {
             return Err(invalid("user_temperature", "must be above 0"));
         }
@@ -237,6 +258,9 @@ impl GenerationConfig {
         if g.discriminator_samples < 16 {
             return Err(invalid("gates.discriminator_samples", "at least 16"));
         }
+        if let Some((field, reason)) = self.top_up.as_ref().and_then(|t| t.invalid_field()) {
+            return Err(invalid(&format!("top_up.{field}"), reason));
+        }
         if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "listen",
@@ -261,7 +285,5 @@ impl GenerationConfig {
 
 /// The repo's `models/` folder (the committed default checkpoints), or `WARMSTART_MODELS`.
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("WARMSTART_MODELS")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+    crate::data::repo_dir("WARMSTART_MODELS", "models")
 }

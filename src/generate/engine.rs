@@ -12,6 +12,7 @@
 
 use super::behavior::BehaviorModel;
 use super::config::GenerationConfig;
+use super::exposure::Exposure;
 use super::reviews::ReviewModel;
 use super::GenerateError;
 use crate::events::{ProductEvent, SyntheticBehavior, SyntheticReview};
@@ -54,6 +55,9 @@ pub struct Engine {
     config: GenerationConfig,
     reviews: ReviewModel,
     behavior: BehaviorModel,
+    /// Reset by a reload (a new engine): at worst a user takes `user_max_new_items` more
+    /// products in the window of the reload.
+    exposure: Exposure,
     device: Device,
     batches: u64,
 }
@@ -77,10 +81,16 @@ impl Engine {
         }
         let reviews = ReviewModel::load(&config.reviews_dir(), config, device)?;
         let behavior = BehaviorModel::load(&config.behavior_dir(), device)?;
+        let exposure = Exposure::new(
+            behavior.users(),
+            config.user_max_new_items,
+            config.user_window_ms,
+        );
         Ok(Engine {
             config: config.clone(),
             reviews,
             behavior,
+            exposure,
             device,
             batches: 0,
         })
@@ -165,6 +175,7 @@ impl Engine {
             let draws = self.behavior.draw(
                 &f,
                 &starts,
+                &mut self.exposure,
                 self.config.users_per_product,
                 self.config.user_pool,
                 self.config.user_temperature,

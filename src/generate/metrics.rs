@@ -18,6 +18,8 @@ pub struct GenerationMetrics {
     model_info: IntGaugeVec,
     device_info: IntGaugeVec,
     reloads: IntCounterVec,
+    cold_products: IntGauge,
+    cold_events: IntCounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -113,6 +115,15 @@ impl GenerationMetrics {
                 "Model reloads, by result.",
                 &["result"],
             ),
+            cold_products: gauge(
+                "generation_cold_products",
+                "Products tracked for top-up rounds (generated for, still short of real interactions).",
+            ),
+            cold_events: counter(
+                "generation_cold_total",
+                "Top-up bookkeeping: rounds submitted, products leaving the catalogue (warmed, exhausted, evicted), enriched records that did not decode.",
+                &["event"],
+            ),
         }
     }
 
@@ -162,5 +173,23 @@ impl GenerationMetrics {
         self.reloads
             .with_label_values(&[if ok { "ok" } else { "error" }])
             .inc();
+    }
+
+    pub fn cold_undecodable(&self) {
+        self.cold_events.with_label_values(&["undecodable"]).inc();
+    }
+    /// The cold catalogue's size, and what happened since the last call.
+    pub fn cold(&self, tracked: usize, rounds: usize, delta: super::cold::Counts) {
+        self.cold_products.set(tracked as i64);
+        for (event, n) in [
+            ("round", rounds as u64),
+            ("warmed", delta.warmed),
+            ("exhausted", delta.exhausted),
+            ("evicted", delta.evicted),
+        ] {
+            if n > 0 {
+                self.cold_events.with_label_values(&[event]).inc_by(n);
+            }
+        }
     }
 }

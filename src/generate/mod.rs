@@ -6,13 +6,16 @@
 //!   dynamic micro-batches;
 //! - [`engine`]: what a batch becomes: [`reviews`] and [`behavior`] sample in one pass per model,
 //!   [`gates`] drop what leaks, repeats or fails the judges, rejected records are sampled again;
+//! - [`cold`]: products still cold after their first round, generated for again;
 //! - [`config`]: the `[generation]` section of a topology; [`metrics`]: what it reports.
 
 pub mod batcher;
 pub mod behavior;
 pub mod bench;
+pub mod cold;
 pub mod config;
 pub mod engine;
+pub mod exposure;
 pub mod gates;
 pub mod in_order;
 pub mod launch;

@@ -12,7 +12,14 @@
 //!
 //! Records that do not decode go to the dead-letter topic; products older than
 //! `max_product_age_ms` pass without generation. Neither enters the inference queue.
+//!
+//! With `[generation.top_up]` the stage also reads the enriched topic, counting real
+//! interactions of the products it generated for, and submits the ones still cold for another
+//! round when they fall due (see [`ColdCatalogue`]). Top-up rounds come from no input record, so
+//! they commit nothing; they use only the queue's free lower half, so they never cause
+//! backpressure on new products.
 
+use super::cold::ColdCatalogue;
 use super::engine::Generated;
 use super::engine::Versions;
 use super::in_order::InOrder;
@@ -47,6 +54,12 @@ pub struct Ticket {
     skipped: bool,
 }
 
+/// Jobs of top-up rounds carry this bit in their ticket: their results bypass the in-order
+/// buffer, which holds consumed records only.
+const TOP_UP: u64 = 1 << 63;
+/// The delivery token's slot of top-up outputs: no input partition, so the tracker ignores them.
+const TOP_UP_SLOT: Slot = (1 << 24) - 1;
+
 type Reply = oneshot::Sender<Result<Versions, String>>;
 
 /// Asks a running stage to reload its models (the admin endpoint and SIGHUP hold one).
@@ -74,6 +87,8 @@ impl Reloader {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub products: u64,
+    /// Top-up rounds of products still cold (their records are in `reviews` and `behavior`).
+    pub top_ups: u64,
     pub skipped: u64,
     pub dead_letters: u64,
     pub reviews: u64,
@@ -125,6 +140,8 @@ pub async fn run(
     };
     let input = o.products.topic.clone();
     let input_codec = codec(o.products.format);
+    let enriched_codec = codec(o.enriched.format);
+    let mut cold = config.top_up.clone().map(ColdCatalogue::new);
     let out_topics = [
         outputs.reviews.0.as_str(),
         outputs.behavior.0.as_str(),
@@ -177,8 +194,13 @@ pub async fn run(
     let _ = context.producer.set(producer.clone());
     let consumer: StreamConsumer<PipelineContext> =
         consumer_config(&k).create_with_context(context)?;
-    consumer.subscribe(&[&input])?;
-    tracing::info!(topic = %input, group = %k.group_id, "generation stage started");
+    let enriched_topic = o.enriched.topic.clone();
+    if cold.is_some() {
+        consumer.subscribe(&[&input, &enriched_topic])?;
+    } else {
+        consumer.subscribe(&[&input])?;
+    }
+    tracing::info!(topic = %input, group = %k.group_id, top_up = cold.is_some(), "generation stage started");
 
     let mut emitter = Emitter {
         outputs,
@@ -201,6 +223,13 @@ pub async fn run(
     commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll_tick = tokio::time::interval(Duration::from_millis(5));
     poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let top_up_every = config
+        .top_up
+        .as_ref()
+        .map_or(1000, |t| (t.interval_ms / 4).clamp(10, 1000));
+    let mut top_up_tick = tokio::time::interval(Duration::from_millis(top_up_every));
+    top_up_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut top_ups = 0u64;
     tokio::pin!(shutdown);
     let mut result = Ok(());
     loop {
@@ -216,13 +245,36 @@ pub async fn run(
                 metrics.in_flight(tracker.in_flight());
             }
             _ = poll_tick.tick() => { producer.poll(Duration::ZERO); }
+            _ = top_up_tick.tick(), if cold.is_some() => {
+                let Some(cold) = cold.as_mut() else { continue };
+                let room = (capacity / 2).saturating_sub(handle.depth());
+                let due = if paused { Vec::new() } else { cold.due(now_ms(), room) };
+                let rounds = due.len();
+                for mut product in due {
+                    // Its synthetic behaviour happens now, not when the product first appeared.
+                    product.ts = now_ms();
+                    top_ups += 1;
+                    let job = Job { product, ticket: TOP_UP | top_ups, arrived: Instant::now() };
+                    if handle.submit(job).is_err() {
+                        result = Err(GenerateError::Thread("the inference thread stopped".into()));
+                        break;
+                    }
+                }
+                gm.cold(cold.len(), rounds, cold.take_counts());
+                gm.queue(handle.depth(), capacity);
+            }
             Some(reply) = reloads.recv() => {
                 let h = handle.clone();
                 tokio::spawn(async move { let _ = reply.send(h.reload().await); });
             }
             Some(done) = done_rx.recv() => {
-                order.complete(done.ticket, done.generated);
-                if let Err(e) = emitter.release(&mut order) {
+                let released = if done.ticket & TOP_UP != 0 {
+                    emitter.emit_top_up(done.generated)
+                } else {
+                    order.complete(done.ticket, done.generated);
+                    emitter.release(&mut order)
+                };
+                if let Err(e) = released {
                     result = Err(e);
                     break;
                 }
@@ -235,6 +287,13 @@ pub async fn run(
                 }
             }
             msg = consumer.recv() => match msg {
+                Ok(m) if m.topic() == enriched_topic => {
+                    let slot = tracker.slot(m.topic(), m.partition());
+                    if let Some(cold) = cold.as_mut() {
+                        count_real(cold, &m, &enriched_codec, &gm);
+                    }
+                    tracker.processed(slot, m.offset(), 0);
+                }
                 Ok(m) => {
                     records_in.inc();
                     let slot = tracker.slot(m.topic(), m.partition());
@@ -248,6 +307,9 @@ pub async fn run(
                     match product {
                         None => order.push_ready((ticket, arrived), Generated::default()),
                         Some(product) => {
+                            if let Some(cold) = cold.as_mut() {
+                                cold.track(&product, now_ms());
+                            }
                             let seq = order.push_waiting((ticket, arrived));
                             if handle.submit(Job { product, ticket: seq, arrived }).is_err() {
                                 result = Err(GenerateError::Thread("the inference thread stopped".into()));
@@ -283,6 +345,7 @@ pub async fn run(
     let deadline = Instant::now() + Duration::from_millis(topology.runtime.drain_timeout_ms);
     while !order.is_empty() && Instant::now() < deadline && result.is_ok() {
         match tokio::time::timeout(Duration::from_millis(100), done_rx.recv()).await {
+            Ok(Some(done)) if done.ticket & TOP_UP != 0 => emitter.emit_top_up(done.generated)?,
             Ok(Some(done)) => {
                 order.complete(done.ticket, done.generated);
                 emitter.release(&mut order)?;
@@ -304,6 +367,25 @@ pub async fn run(
     consumer.unsubscribe();
     tracing::info!(summary = ?emitter.summary, "generation stage stopped");
     result.map(|()| emitter.summary.clone())
+}
+
+/// A real event on the enriched topic counts towards its item's warming up; the stage's own
+/// synthetic events do not.
+fn count_real(
+    cold: &mut ColdCatalogue,
+    m: &BorrowedMessage<'_>,
+    codec: &Codec,
+    gm: &GenerationMetrics,
+) {
+    match codec.decode::<EnrichedEvent>(EventType::Enriched, m.payload().unwrap_or_default()) {
+        Ok(e) if e.origin == Origin::Real => cold.real_interaction(&e.item_id),
+        Ok(_) => {}
+        // The pipeline wrote it; a record it cannot read back is a bug to see, not to stop on.
+        Err(r) => {
+            tracing::warn!(topic = m.topic(), offset = m.offset(), reason = %r.message, "enriched record does not decode; not counted");
+            gm.cold_undecodable();
+        }
+    }
 }
 
 fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> (Ticket, Option<ProductEvent>) {
@@ -399,6 +481,32 @@ impl Emitter {
         let n = g.reviews.len() + 2 * g.behavior.len();
         // Registered before sending, so that an acknowledgement never precedes its record.
         self.tracker.processed(t.slot, t.offset, n as u32);
+        self.send_generated(&g, token)?;
+        self.summary.products += 1;
+        let complete = g.missing_reviews == 0 && !g.missing_behavior;
+        self.gm
+            .product(if complete { "generated" } else { "partial" });
+        self.gm.latency(arrived.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// A top-up round's records: produced like any others, but tied to no input offset.
+    fn emit_top_up(&mut self, mut g: Generated) -> Result<(), GenerateError> {
+        // A round's ids must differ from the first round's (consumers deduplicate by id); the
+        // batch seed differs per round.
+        for r in &mut g.reviews {
+            r.event_id = format!("{}-top{}", r.event_id, r.seed);
+        }
+        for b in &mut g.behavior {
+            b.event_id = format!("{}-top{}", b.event_id, b.seed);
+        }
+        self.send_generated(&g, pack(TOP_UP_SLOT, 0))?;
+        self.summary.top_ups += 1;
+        self.gm.product("top_up");
+        Ok(())
+    }
+
+    fn send_generated(&mut self, g: &Generated, token: usize) -> Result<(), GenerateError> {
         for r in &g.reviews {
             self.send(
                 |o| &o.reviews,
@@ -437,7 +545,6 @@ impl Emitter {
                 token,
             )?;
         }
-        self.summary.products += 1;
         self.summary.reviews += g.reviews.len() as u64;
         self.summary.behavior += g.behavior.len() as u64;
         self.gm.generated("review", g.reviews.len());
@@ -447,10 +554,6 @@ impl Emitter {
         }
         self.gm.shortfall("review", g.missing_reviews);
         self.gm.shortfall("behavior", g.missing_behavior as usize);
-        let complete = g.missing_reviews == 0 && !g.missing_behavior;
-        self.gm
-            .product(if complete { "generated" } else { "partial" });
-        self.gm.latency(arrived.elapsed().as_secs_f64());
         Ok(())
     }
 }

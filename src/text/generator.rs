@@ -199,10 +199,7 @@ impl ReviewGenerator {
             let (o, s) = self.gru.seq_init(&x, &nn::GRUState(state));
             state = s.0;
             let logits = self.out.forward(&o.squeeze_dim(1)) / temperature.max(1e-3);
-            token = logits
-                .softmax(-1, Kind::Float)
-                .multinomial(1, true)
-                .squeeze_dim(1);
+            token = crate::torch::sample_categorical(&logits);
             let ids = Vec::<i64>::try_from(token.to(Device::Cpu)).expect("int64 tokens");
             let mut keep = Vec::with_capacity(active.len());
             for (row, &id) in ids.iter().enumerate() {

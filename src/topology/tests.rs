@@ -83,11 +83,15 @@ const GENERATION: &str = include_str!("../../topologies/generation.toml");
 fn the_generation_stage_validates_its_fields_and_needs_its_outputs() {
     let t = Topology::parse(GENERATION).unwrap();
     let g = t.generation.as_ref().unwrap();
-    assert_eq!((g.max_batch, g.queue_capacity), (32, 256));
+    assert_eq!((g.max_batch, g.queue_capacity), (64, 256));
+    assert_eq!(g.top_up.as_ref().map(|t| t.min_real_interactions), Some(5));
     let cases = [
-        ("max_batch = 32", "max_batch = 0", "generation.max_batch"),
+        ("max_batch = 64", "max_batch = 0", "generation.max_batch"),
         ("queue_capacity = 256", "queue_capacity = 8", "generation.queue_capacity"),
         ("max_rating_gap = 2", "max_rating_gap = 9", "generation.gates.max_rating_gap"),
+        ("user_max_new_items = 2", "user_max_new_items = 0", "generation.user_max_new_items"),
+        ("interval_ms = 600000", "interval_ms = 1", "generation.top_up.interval_ms"),
+        ("max_rounds = 3", "max_rounds = 0", "generation.top_up.max_rounds"),
         (
             "[outputs.synthetic_reviews]\ntopic = \"warmstart.synthetic.reviews\"\nformat = \"json\"\n",
             "",
