@@ -8,10 +8,11 @@
 //! Both sides read one 4-partition input topic in their own consumer group and write to their own
 //! output topic with an idempotent producer; the clock runs from the first message received to
 //! the last output acknowledged, so group joins do not count. Rounds alternate (raw, pipeline,
-//! pipeline beside a saturated generation stage) so that a slow patch of the machine hits all;
-//! the median of each is reported.
+//! pipeline exactly-once, pipeline beside a saturated generation stage) so that a slow patch of
+//! the machine hits all; the median of each is reported. The exactly-once run's clock also stops
+//! at the last acknowledgement; its transactions commit every second on the way.
 //!
-//! The third run is the pipeline in one process with the generation stage (as `warmstart run`
+//! The fourth run is the pipeline in one process with the generation stage (as `warmstart run`
 //! starts them), the stage kept busy throughout by a backlog of new products on its input: real
 //! events must keep flowing while generation is saturated.
 
@@ -110,8 +111,8 @@ fn raw_loop(input: &str, n: usize) -> f64 {
     started.unwrap().elapsed().as_secs_f64()
 }
 
-fn pipeline(rt: &tokio::runtime::Runtime, input: &str, n: usize) -> f64 {
-    pipeline_beside(rt, input, n, None).0
+fn pipeline(rt: &tokio::runtime::Runtime, input: &str, n: usize, delivery: &str) -> f64 {
+    pipeline_beside(rt, input, n, None, delivery).0
 }
 
 /// The pipeline on `input`, with the generation stage of `generation` (its product backlog
@@ -122,6 +123,7 @@ fn pipeline_beside(
     input: &str,
     n: usize,
     generation: Option<&str>,
+    delivery: &str,
 ) -> (f64, f64) {
     let out = unique("pipe-out");
     let products = generation.map_or(format!("{out}.products"), str::to_owned);
@@ -149,9 +151,13 @@ type = "dedup"
 type = "enrich"
 [http]
 listen = ""
+[runtime]
+delivery = "{delivery}"
+transactional_id = "{t}"
 "#,
         b = brokers(),
-        g = unique("pipe")
+        g = unique("pipe"),
+        t = unique("pipe-tx"),
     );
     let text = match generation {
         None => text,
@@ -357,6 +363,7 @@ fn main() {
 
     let (mut raw, mut pipe, mut busy, mut busy_products) =
         (Vec::new(), Vec::new(), Vec::new(), 0.0);
+    let mut eos = Vec::new();
     for round in 1..=rounds {
         // BENCH_ONLY=pipeline (or raw) runs one side, for profiling.
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -368,10 +375,16 @@ fn main() {
         if only == "raw" {
             continue;
         }
-        let p = pipeline(&rt, &input, n);
+        let p = pipeline(&rt, &input, n, "at_least_once");
         eprintln!("round {round}: pipeline {:.0} events/s", n as f64 / p);
         pipe.push(n as f64 / p);
-        let (b, products) = pipeline_beside(&rt, &input, n, Some(&backlog));
+        let x = pipeline(&rt, &input, n, "exactly_once");
+        eprintln!(
+            "round {round}: pipeline exactly-once {:.0} events/s",
+            n as f64 / x
+        );
+        eos.push(n as f64 / x);
+        let (b, products) = pipeline_beside(&rt, &input, n, Some(&backlog), "at_least_once");
         eprintln!(
             "round {round}: pipeline beside saturated generation {:.0} events/s ({products} products generated meanwhile)",
             n as f64 / b
@@ -383,7 +396,9 @@ fn main() {
     let ratio = median(ratios.clone());
     let busy_ratios: Vec<f64> = pipe.iter().zip(&busy).map(|(p, b)| b / p).collect();
     let busy_ratio = median(busy_ratios.clone());
-    let (r, p, b) = (median(raw), median(pipe), median(busy));
+    let eos_ratios: Vec<f64> = pipe.iter().zip(&eos).map(|(p, x)| x / p).collect();
+    let eos_ratio = median(eos_ratios.clone());
+    let (r, p, b, x) = (median(raw), median(pipe), median(busy), median(eos));
     println!("passthrough, {n} messages of {avg} bytes, median of {rounds} rounds");
     println!("| run | events/s |");
     println!("| --- | ---: |");
@@ -392,6 +407,14 @@ fn main() {
     let each: Vec<String> = ratios.iter().map(|x| format!("{x:.2}")).collect();
     println!(
         "| ratio pipeline / raw (median of the rounds' ratios: {}) | {ratio:.2} |",
+        each.join(", ")
+    );
+    println!(
+        "| warmstart pipeline, exactly-once (a transaction per commit interval, 1 s) | {x:.0} |"
+    );
+    let each: Vec<String> = eos_ratios.iter().map(|x| format!("{x:.2}")).collect();
+    println!(
+        "| ratio exactly-once / at-least-once (median of the rounds' ratios: {}) | {eos_ratio:.2} |",
         each.join(", ")
     );
     println!("| warmstart pipeline beside a saturated generation stage (same process) | {b:.0} |");

@@ -42,6 +42,10 @@ enum Command {
         /// Overrides http.listen (empty: no HTTP server).
         #[arg(long)]
         http_listen: Option<String>,
+        /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
+        /// restarts).
+        #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
+        transactional_id: Option<String>,
     },
     /// Only the generation stage of a topology (its `[generation]` section), e.g. on a GPU
     /// machine while the pipeline runs elsewhere. `warmstart run` starts it too when configured.
@@ -374,6 +378,7 @@ async fn main() -> anyhow::Result<()> {
             bootstrap_servers,
             group_id,
             http_listen,
+            transactional_id,
         } => {
             let mut t = load(&topology)?;
             if let Some(b) = bootstrap_servers {
@@ -381,6 +386,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(g) = group_id {
                 t.kafka.group_id = g;
+            }
+            if transactional_id.is_some() {
+                t.runtime.transactional_id = transactional_id;
             }
             if let Some(l) = http_listen {
                 t.http.listen = l;

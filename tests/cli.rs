@@ -12,14 +12,25 @@ fn warmstart(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn validate_accepts_the_shipped_topology() {
-    let out = warmstart(&["validate", "--topology", "topologies/default.toml"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (3 inputs, 4 stages)"));
+fn validate_accepts_every_shipped_topology() {
+    for (file, inputs) in [
+        ("default.toml", 3),
+        ("generation.toml", 3),
+        ("reviews-only.toml", 2),
+        ("behavior-only.toml", 2),
+    ] {
+        let out = warmstart(&["validate", "--topology", &format!("topologies/{file}")]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("ok ({inputs} inputs, 4 stages)")),
+            "{file}: {stdout}"
+        );
+    }
 }
 
 #[test]

@@ -209,8 +209,14 @@ impl GenerationConfig {
         if self.reviews_per_product > 100 {
             return Err(invalid("reviews_per_product", "at most 100"));
         }
-        if !(1..=1000).contains(&self.users_per_product) {
-            return Err(invalid("users_per_product", "must be 1 to 1000"));
+        if self.users_per_product > 1000 {
+            return Err(invalid("users_per_product", "at most 1000"));
+        }
+        if self.reviews_per_product == 0 && self.users_per_product == 0 {
+            return Err(invalid(
+                "users_per_product",
+                "and reviews_per_product are both 0: the stage would generate nothing",
+            ));
         }
         if self.user_pool < self.users_per_product {
             return Err(invalid("user_pool", "must be at least users_per_product"));

@@ -236,7 +236,9 @@ impl Model for Engine {
         if self.config.reviews_per_product > 0 {
             self.reviews_for(products, seed, &mut rng, &mut out);
         }
-        self.behavior_for(products, seed, &mut rng, &mut out);
+        if self.config.users_per_product > 0 {
+            self.behavior_for(products, seed, &mut rng, &mut out);
+        }
         out
     }
 

@@ -126,10 +126,13 @@ pub async fn run(
         .as_ref()
         .ok_or(GenerateError::NotConfigured)?;
     let o = &topology.outputs;
-    let (Some(reviews_out), Some(behavior_out)) = (&o.synthetic_reviews, &o.synthetic_behavior)
-    else {
-        return Err(GenerateError::NotConfigured);
+    // Validation made sure each kind the stage writes has its topic.
+    let unused = || crate::topology::OutputConfig {
+        topic: String::new(),
+        format: o.enriched.format,
     };
+    let reviews_out = o.synthetic_reviews.clone().unwrap_or_else(unused);
+    let behavior_out = o.synthetic_behavior.clone().unwrap_or_else(unused);
     let registry = Arc::new(build_registry(topology)?);
     let codec = |f| Codec::new(f, registry.clone());
     let outputs = Outputs {
@@ -142,15 +145,18 @@ pub async fn run(
     let input_codec = codec(o.products.format);
     let enriched_codec = codec(o.enriched.format);
     let mut cold = config.top_up.clone().map(ColdCatalogue::new);
-    let out_topics = [
+    let out_topics: Vec<&str> = [
         outputs.reviews.0.as_str(),
         outputs.behavior.0.as_str(),
         outputs.enriched.0.as_str(),
         outputs.dead_letter.0.as_str(),
-    ];
+    ]
+    .into_iter()
+    .filter(|t| !t.is_empty())
+    .collect();
     let mut k = topology.kafka.clone();
     k.group_id = config.group_id.clone();
-    let mut all = out_topics.to_vec();
+    let mut all = out_topics.clone();
     all.push(&input);
     ensure_topics(
         &common_config(&k),
@@ -190,6 +196,7 @@ pub async fn run(
         producer: Default::default(),
         drain_timeout: Duration::from_millis(topology.runtime.drain_timeout_ms),
         assigned: Default::default(),
+        transactional: None,
     };
     let _ = context.producer.set(producer.clone());
     let consumer: StreamConsumer<PipelineContext> =

@@ -87,6 +87,9 @@ pub struct PipelineContext {
     pub drain_timeout: Duration,
     /// Whether the group gave this consumer an assignment (possibly empty): half of readiness.
     pub assigned: AtomicBool,
+    /// Exactly-once: the transaction timeout. A revocation then commits the open transaction
+    /// (outputs and offsets) instead of flushing and committing offsets.
+    pub transactional: Option<Duration>,
 }
 
 impl ClientContext for PipelineContext {
@@ -130,6 +133,29 @@ impl ConsumerContext for PipelineContext {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
+        if let (Some(timeout), Some(p)) = (self.transactional, self.producer.get()) {
+            // Everything consumed so far, revoked partitions included, commits now; the next
+            // owner starts after it. A failure stops the runner (its transaction is aborted, so
+            // the next owner repeats those records and nothing is doubled).
+            let r = crate::pipeline::transaction::commit(consumer, p, timeout);
+            self.metrics.commit(r.is_ok());
+            if let Err(e) = r {
+                if let Some((topic, partition)) = revoked.first() {
+                    let slot = self.tracker.slot(topic, *partition);
+                    self.tracker.failed(
+                        slot,
+                        -1,
+                        format!("transaction commit on revocation failed: {e}"),
+                    );
+                }
+            }
+            self.tracker.forget(&revoked);
+            tracing::info!(
+                partitions = revoked.len(),
+                "partitions revoked (transaction committed)"
+            );
+            return;
+        }
         // Outputs of revoked partitions must be acknowledged before their offsets are committed.
         if let Some(p) = self.producer.get() {
             if let Err(e) = rdkafka::producer::Producer::flush(p.as_ref(), self.drain_timeout) {

@@ -22,6 +22,9 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
     c.set("bootstrap.servers", &k.bootstrap_servers)
         .set("group.id", &k.group_id)
         .set("auto.offset.reset", "earliest")
+        // Outputs of an exactly-once pipeline are visible only once their transaction commits
+        // (librdkafka's default too; said here because the guarantee depends on it).
+        .set("isolation.level", "read_committed")
         .set("statistics.interval.ms", "5000")
         .set("fetch.wait.max.ms", "50")
         .set("session.timeout.ms", "10000")

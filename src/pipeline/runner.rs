@@ -8,6 +8,7 @@
 
 use super::ack::{pack, AckTracker, Slot};
 use super::chain::Chain;
+use super::transaction;
 use super::{stages, InputCtx, Record};
 use crate::codec::{Codec, EncodeError, SchemaRegistry};
 use crate::events::{DeadLetter, EventType};
@@ -16,7 +17,7 @@ use crate::kafka::context::{commit, AckContext, PipelineContext, Producer};
 use crate::kafka::publish::send_waiting;
 use crate::kafka::{common_config, consumer_config, producer_config, redacted};
 use crate::observe::Metrics;
-use crate::topology::{OutputConfig, Topology};
+use crate::topology::{Delivery, OutputConfig, Topology};
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -130,7 +131,22 @@ impl Pipeline {
         .await?;
 
         let tracker = Arc::new(AckTracker::new());
-        let pconf = producer_config(k);
+        let eos = t.runtime.delivery == Delivery::ExactlyOnce;
+        let tx_timeout = Duration::from_millis(t.runtime.drain_timeout_ms);
+        let mut pconf = producer_config(k);
+        if eos {
+            pconf.set("transactional.id", t.runtime.transactional_id(&k.group_id));
+            // librdkafka requires message.timeout.ms <= transaction.timeout.ms (60 s by default);
+            // a user setting of either wins.
+            let set = |key: &str| k.common.contains_key(key) || k.producer.contains_key(key);
+            if !set("message.timeout.ms") {
+                let tx = pconf
+                    .get("transaction.timeout.ms")
+                    .unwrap_or("60000")
+                    .to_owned();
+                pconf.set("message.timeout.ms", tx);
+            }
+        }
         tracing::info!(config = %redacted(&pconf), "producer");
         let producer: Arc<Producer> = Arc::new(pconf.create_with_context(AckContext::new(
             tracker.clone(),
@@ -145,8 +161,13 @@ impl Pipeline {
             producer: Default::default(),
             drain_timeout: Duration::from_millis(t.runtime.drain_timeout_ms),
             assigned: Default::default(),
+            transactional: eos.then_some(tx_timeout),
         };
         let _ = context.producer.set(producer.clone());
+        if eos {
+            tokio::task::block_in_place(|| transaction::start(&producer, tx_timeout))?;
+            tracing::info!(transactional_id = %t.runtime.transactional_id(&k.group_id), "exactly-once: transactions initialised");
+        }
         let consumer: StreamConsumer<PipelineContext> = cconf.create_with_context(context)?;
         let input_topics: Vec<&str> = t.inputs.values().map(|i| i.topic.as_str()).collect();
         consumer.subscribe(&input_topics)?;
@@ -162,6 +183,7 @@ impl Pipeline {
         poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         let mut result = Ok(());
+        let mut consumed_since_commit = false;
         loop {
             tokio::select! {
                 biased;
@@ -174,7 +196,19 @@ impl Pipeline {
                         result = Err(PipelineError::Delivery(failure));
                         break;
                     }
-                    commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Async);
+                    if eos {
+                        if consumed_since_commit {
+                            let r = tokio::task::block_in_place(|| transaction::commit(&consumer, &producer, tx_timeout));
+                            self.metrics.commit(r.is_ok());
+                            if let Err(e) = r {
+                                result = Err(e.into());
+                                break;
+                            }
+                            consumed_since_commit = false;
+                        }
+                    } else {
+                        commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Async);
+                    }
                     worker.now_ms = now_ms();
                     self.metrics.in_flight(tracker.in_flight());
                 }
@@ -183,6 +217,7 @@ impl Pipeline {
                 }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
+                        consumed_since_commit = true;
                         if let Err(e) = worker.handle(&m) {
                             result = Err(e);
                             break;
@@ -217,6 +252,27 @@ impl Pipeline {
             }
         }
 
+        if eos {
+            // The last transaction: committed if everything went well, aborted otherwise (its
+            // records are consumed again by the next owner).
+            if result.is_ok() && tracker.failure().is_none() {
+                let r = tokio::task::block_in_place(|| {
+                    transaction::commit(&consumer, &producer, tx_timeout)
+                });
+                self.metrics.commit(r.is_ok());
+                result = r.map_err(Into::into);
+            } else {
+                let _ = tokio::task::block_in_place(|| producer.abort_transaction(tx_timeout));
+            }
+            if let Some(failure) = tracker.failure() {
+                result = result.and(Err(PipelineError::Delivery(failure)));
+            }
+            self.metrics.set_ready(false);
+            consumer.unsubscribe();
+            let summary = worker.summary.clone();
+            tracing::info!(?summary, "pipeline stopped");
+            return result.map(|()| summary);
+        }
         // Drain: everything handed to the producer is delivered (or fails) before the last commit.
         let drain = Duration::from_millis(t.runtime.drain_timeout_ms);
         let flushed = tokio::task::block_in_place(|| producer.flush(drain));

@@ -164,7 +164,16 @@ pub struct SchemaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
-    /// How often acknowledged offsets are committed.
+    /// `at_least_once` (offsets committed after the outputs are acknowledged) or `exactly_once`
+    /// (outputs and offsets in one Kafka transaction; see `pipeline::transaction`).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// The producer's `transactional.id` with `exactly_once`: stable across restarts of one
+    /// instance, distinct between instances. Default: `{group_id}-{hostname}`.
+    #[serde(default)]
+    pub transactional_id: Option<String>,
+    /// How often acknowledged offsets are committed (with `exactly_once`: how often the
+    /// transaction is committed, which is also when its outputs become visible).
     #[serde(default = "default_commit_interval")]
     pub commit_interval_ms: u64,
     /// Output records sent but not yet acknowledged before consumption pauses.
@@ -178,9 +187,32 @@ pub struct RuntimeConfig {
     pub dead_letter_max_payload_bytes: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    #[default]
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+impl RuntimeConfig {
+    /// The `transactional.id` an exactly-once pipeline of group `group_id` uses.
+    pub fn transactional_id(&self, group_id: &str) -> String {
+        self.transactional_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "localhost".into());
+            format!("{group_id}-{}", host.trim())
+        })
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
+            delivery: Delivery::default(),
+            transactional_id: None,
             commit_interval_ms: default_commit_interval(),
             max_in_flight: default_max_in_flight(),
             drain_timeout_ms: default_drain_timeout(),
@@ -333,11 +365,20 @@ impl Topology {
         stages::validate(&self.stages)?;
         if let Some(g) = &self.generation {
             g.validate()?;
-            for (field, out) in [
-                ("outputs.synthetic_reviews", &o.synthetic_reviews),
-                ("outputs.synthetic_behavior", &o.synthetic_behavior),
+            // Each kind of synthetic record needs its topic only when the stage writes it.
+            for (field, out, writes) in [
+                (
+                    "outputs.synthetic_reviews",
+                    &o.synthetic_reviews,
+                    g.reviews_per_product > 0,
+                ),
+                (
+                    "outputs.synthetic_behavior",
+                    &o.synthetic_behavior,
+                    g.users_per_product > 0,
+                ),
             ] {
-                if out.is_none() {
+                if writes && out.is_none() {
                     return Err(invalid(
                         field,
                         "the [generation] stage needs this output topic",
@@ -361,6 +402,14 @@ impl Topology {
                 "runtime.dead_letter_max_payload_bytes",
                 "at most 524288: with base64 and the envelope a dead letter must stay under the producer's 1 MB message limit",
             ));
+        }
+        if self
+            .runtime
+            .transactional_id
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(invalid("runtime.transactional_id", "must not be empty"));
         }
         if self.runtime.max_in_flight == 0 {
             return Err(invalid("runtime.max_in_flight", "must be at least 1"));

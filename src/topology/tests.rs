@@ -54,12 +54,46 @@ fn semantic_errors_name_the_field() {
             "commit_interval_ms = 0",
             "runtime.commit_interval_ms",
         ),
+        (
+            "commit_interval_ms = 1000",
+            "commit_interval_ms = 1000\ntransactional_id = \" \"",
+            "runtime.transactional_id",
+        ),
     ];
     for (from, to, field) in cases {
         assert!(DEFAULT.contains(from), "fixture lost `{from}`");
         let e = err(&DEFAULT.replacen(from, to, 1));
         assert!(e.contains(&format!("`{field}`")), "{to}: {e}");
     }
+}
+
+#[test]
+fn delivery_is_at_least_once_unless_exactly_once_is_asked_for() {
+    use crate::topology::Delivery;
+    let t = Topology::parse(DEFAULT).unwrap();
+    assert_eq!(t.runtime.delivery, Delivery::AtLeastOnce);
+    let eos = DEFAULT.replacen(
+        "commit_interval_ms = 1000",
+        "commit_interval_ms = 1000\ndelivery = \"exactly_once\"\ntransactional_id = \"pipeline-7\"",
+        1,
+    );
+    let t = Topology::parse(&eos).unwrap();
+    assert_eq!(t.runtime.delivery, Delivery::ExactlyOnce);
+    assert_eq!(t.runtime.transactional_id("g"), "pipeline-7");
+    let t = Topology::parse(&DEFAULT.replacen(
+        "commit_interval_ms = 1000",
+        "commit_interval_ms = 1000\ndelivery = \"exactly_once\"",
+        1,
+    ))
+    .unwrap();
+    let id = t.runtime.transactional_id("g");
+    assert!(id.starts_with("g-") && id.len() > 2, "{id}");
+    let e = err(&DEFAULT.replacen(
+        "commit_interval_ms = 1000",
+        "commit_interval_ms = 1000\ndelivery = \"twice\"",
+        1,
+    ));
+    assert!(e.contains("delivery"), "{e}");
 }
 
 #[test]
@@ -105,4 +139,26 @@ fn the_generation_stage_validates_its_fields_and_needs_its_outputs() {
     }
     let e = err(&GENERATION.replacen("device = \"auto\"", "device = \"tpu\"", 1));
     assert!(e.contains("device"), "{e}");
+    let nothing = GENERATION
+        .replacen("reviews_per_product = 3", "reviews_per_product = 0", 1)
+        .replacen("users_per_product = 10", "users_per_product = 0", 1);
+    assert!(err(&nothing).contains("`generation.users_per_product`"));
+}
+
+#[test]
+fn a_stage_that_writes_one_kind_needs_only_that_kind_of_topic() {
+    let reviews_only = Topology::parse(include_str!("../../topologies/reviews-only.toml")).unwrap();
+    assert!(reviews_only.outputs.synthetic_behavior.is_none());
+    let behavior_only =
+        Topology::parse(include_str!("../../topologies/behavior-only.toml")).unwrap();
+    assert!(behavior_only.outputs.synthetic_reviews.is_none());
+    // Asking the behaviour-only topology for reviews needs their topic.
+    let e = err(
+        &include_str!("../../topologies/behavior-only.toml").replacen(
+            "reviews_per_product = 0",
+            "reviews_per_product = 2",
+            1,
+        ),
+    );
+    assert!(e.contains("`outputs.synthetic_reviews`"), "{e}");
 }

@@ -352,6 +352,44 @@ pub fn read_all(topic: &str) -> Vec<Record> {
     out
 }
 
+/// Every committed record of `topic`, read in `read_committed` up to the end of each partition.
+pub fn read_committed(topic: &str) -> Vec<Vec<u8>> {
+    let c: BaseConsumer = client()
+        .set("group.id", unique("eos-reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let partitions = md.topics()[0].partitions().len();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let (mut out, mut at_end) = (Vec::new(), std::collections::HashSet::new());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while at_end.len() < partitions {
+        assert!(
+            Instant::now() < deadline,
+            "could not read {topic} to its end"
+        );
+        match c.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("{e}"),
+            None => {}
+        }
+    }
+    out
+}
+
 /// `kcat -P`: each line of `lines` is `key<TAB>value`.
 pub fn kcat_produce_lines(topic: &str, lines: &[String], dir: &Path) {
     let file = dir.join(format!("{}.lines", unique("kcat")));
