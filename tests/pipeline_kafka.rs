@@ -4,35 +4,18 @@
 mod common;
 
 use common::*;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use warmstart::codec::{Codec, Format, SchemaRegistry};
-use warmstart::data::{beauty, malformed, StreamEvent};
+use warmstart::data::malformed;
 use warmstart::events::{BehaviorEvent, DeadLetter, EnrichedEvent, EventType, Origin};
-use warmstart::kafka::publish::send_waiting;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// `n` real behaviour events from Amazon Beauty 5-core.
-fn real_events(n: usize) -> Vec<BehaviorEvent> {
-    let dir = warmstart::data::data_dir().join("beauty-5core");
-    let events: Vec<BehaviorEvent> = beauty::load(&dir, Some(n))
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e {
-            StreamEvent::Behavior(b) => Some(b),
-            StreamEvent::Product(_) => None,
-        })
-        .collect();
-    assert_eq!(events.len(), n);
-    events
 }
 
 fn json_line(e: &BehaviorEvent) -> String {
@@ -211,30 +194,6 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
     assert!(huge_seen, "the 800 kB record reached the DLQ");
     assert_eq!(by_reason.len(), malformed::KINDS.len(), "{by_reason:?}");
     eprintln!("dead letters by reason: {by_reason:?}");
-}
-
-/// Produces `events` to `topic` at about `per_sec`, from a background thread.
-fn produce_slowly(
-    topic: String,
-    events: Vec<BehaviorEvent>,
-    per_sec: usize,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let p: BaseProducer = client().set("linger.ms", "5").create().unwrap();
-        let chunk = (per_sec / 20).max(1);
-        for batch in events.chunks(chunk) {
-            for e in batch {
-                let payload = serde_json::to_vec(e).unwrap();
-                let rec = BaseRecord::to(&topic)
-                    .key(e.user_id.as_bytes())
-                    .payload(&payload);
-                send_waiting(&p, rec).unwrap();
-            }
-            p.poll(Duration::ZERO);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        p.flush(Duration::from_secs(60)).unwrap();
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

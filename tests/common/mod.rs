@@ -510,3 +510,44 @@ pub fn http_get_ok(addr: &str, path: &str) -> Option<String> {
     std::net::TcpStream::connect(addr).ok()?;
     Some(http_get(addr, path).1)
 }
+
+/// `n` real behaviour events from Amazon Beauty 5-core.
+pub fn real_events(n: usize) -> Vec<warmstart::events::BehaviorEvent> {
+    let dir = warmstart::data::data_dir().join("beauty-5core");
+    let events: Vec<warmstart::events::BehaviorEvent> =
+        warmstart::data::beauty::load(&dir, Some(n))
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e {
+                warmstart::data::StreamEvent::Behavior(b) => Some(b),
+                warmstart::data::StreamEvent::Product(_) => None,
+            })
+            .collect();
+    assert_eq!(events.len(), n);
+    events
+}
+
+/// Produces `events` to `topic` at about `per_sec`, from a background thread.
+pub fn produce_slowly(
+    topic: String,
+    events: Vec<warmstart::events::BehaviorEvent>,
+    per_sec: usize,
+) -> std::thread::JoinHandle<()> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    std::thread::spawn(move || {
+        let p: BaseProducer = client().set("linger.ms", "5").create().unwrap();
+        let chunk = (per_sec / 20).max(1);
+        for batch in events.chunks(chunk) {
+            for e in batch {
+                let payload = serde_json::to_vec(e).unwrap();
+                let rec = BaseRecord::to(&topic)
+                    .key(e.user_id.as_bytes())
+                    .payload(&payload);
+                warmstart::kafka::publish::send_waiting(&p, rec).unwrap();
+            }
+            p.poll(Duration::ZERO);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        p.flush(Duration::from_secs(60)).unwrap();
+    })
+}
