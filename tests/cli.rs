@@ -89,7 +89,7 @@ fn an_incompatible_extra_schema_fails_validation() {
 }
 
 #[test]
-fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs() {
+fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let default = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -111,8 +111,18 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs() {
         );
     let topo = dir.path().join("sasl.toml");
     std::fs::write(&topo, text).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_warmstart"))
-        .args(["run", "--http-listen", "", "--topology"])
+        .args([
+            "run",
+            "--http-listen",
+            &format!("127.0.0.1:{port}"),
+            "--topology",
+        ])
         .arg(&topo)
         .env("RUST_LOG", "debug")
         .stdout(std::process::Stdio::piped())
@@ -120,7 +130,21 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
     let _ = child.kill();
+    assert!(metrics.contains("warmstart_build_info"), "{metrics}");
+    assert!(
+        !metrics.contains(secret),
+        "the password leaked into /metrics"
+    );
     let out = child.wait_with_output().unwrap();
     let logs =
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
