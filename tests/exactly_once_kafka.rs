@@ -1,8 +1,10 @@
-//! Exactly-once on the real broker: the pipeline with `runtime.delivery = "exactly_once"` is
-//! SIGKILLed at 10 random points of a 200,000-event stream of real events (Beauty, then Taobao)
-//! plus 1,000 bad records, and restarted each
-//! time; a `read_committed` reader then finds every input event on the enriched topic exactly once
-//! and every bad record on the dead-letter topic exactly once.
+//! Exactly-once on the real broker, with `runtime.delivery = "exactly_once"`:
+//! - the pipeline is SIGKILLed at 10 random points of a 200,000-event stream of real events
+//!   (Beauty, then Taobao) plus 1,000 bad records, and restarted each time;
+//! - two, then three instances share a group mid-stream, and one of them is SIGKILLed (its
+//!   partitions move to the others after the session timeout).
+//! A `read_committed` reader then finds every input event on the enriched topic exactly once (and
+//! every bad record on the dead-letter topic exactly once).
 
 mod common;
 
@@ -137,4 +139,83 @@ async fn ten_sigkills_during_a_stream_leave_every_event_exactly_once() {
         dead.values().all(|&n| n == 1),
         "a dead letter written twice"
     );
+}
+
+/// `warmstart run` with its own transactional id and HTTP port.
+fn spawn_instance(topology: &std::path::Path, id: &str, addr: &str) -> Proc {
+    Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["--log-format", "json", "run", "--topology"])
+            .arg(topology)
+            .args(["--http-listen", addr, "--transactional-id", id])
+            .env("RUST_LOG", "warn,warmstart=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_then_three_instances_one_killed_move_partitions_without_loss_or_doubles() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("eos-group");
+    topics.create_with_partitions(6).await;
+    let base = std::fs::read_to_string(topics.write_topology(dir.path())).unwrap();
+    let text = base.replace(
+        "[runtime]\ncommit_interval_ms = 200\n",
+        "[runtime]\ndelivery = \"exactly_once\"\ncommit_interval_ms = 100\n",
+    );
+    assert_ne!(text, base);
+    let topology = dir.path().join("eos-group.toml");
+    std::fs::write(&topology, text).unwrap();
+    let events = real_events(120_000);
+    let producer = produce_slowly(topics.behavior.clone(), events.clone(), 8_000);
+
+    let addrs: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let consumed = |n: usize| -> f64 {
+        addrs[..n]
+            .iter()
+            .map(|a| metric(a, "warmstart_records_in_total"))
+            .sum()
+    };
+    let wait_consumed = |n: usize, at_least: f64| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while consumed(n) < at_least {
+            assert!(Instant::now() < deadline, "stuck below {at_least} records");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut a = spawn_instance(&topology, &format!("{}-a", topics.group), &addrs[0]);
+    wait_consumed(1, 15_000.0);
+    let mut b = spawn_instance(&topology, &format!("{}-b", topics.group), &addrs[1]);
+    wait_consumed(2, 40_000.0);
+    let mut c = spawn_instance(&topology, &format!("{}-c", topics.group), &addrs[2]);
+    wait_consumed(3, 65_000.0);
+    let b_consumed = metric(&addrs[1], "warmstart_records_in_total");
+    sigkill(&mut b);
+    producer.join().unwrap();
+    assert!(
+        wait_for_group(&topics.group, &topics.behavior, Duration::from_secs(180)),
+        "the survivors did not finish the stream"
+    );
+    assert!(sigterm_and_wait(&mut a).success());
+    assert!(sigterm_and_wait(&mut c).success());
+    assert!(b_consumed > 0.0, "the killed instance never had partitions");
+
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for payload in read_committed(&topics.enriched) {
+        let e: EnrichedEvent = serde_json::from_slice(&payload).unwrap();
+        *seen.entry(e.event_id).or_default() += 1;
+    }
+    let lost = events
+        .iter()
+        .filter(|e| !seen.contains_key(&e.event_id))
+        .count();
+    let doubled = seen.values().filter(|&&n| n > 1).count();
+    eprintln!("2 then 3 instances, one SIGKILLed after {b_consumed} records: {lost} lost, {doubled} doubled");
+    assert_eq!((lost, doubled), (0, 0), "lost, duplicated");
 }
