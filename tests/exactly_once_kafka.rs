@@ -35,6 +35,22 @@ fn real_events(n: usize) -> Vec<BehaviorEvent> {
     events
 }
 
+/// Of `events`, how many are missing from the committed records of `topic`, how many are there
+/// more than once, and how many distinct event ids it holds.
+fn tally(topic: &str, events: &[BehaviorEvent]) -> (usize, usize, usize) {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for payload in read_committed(topic) {
+        let e: EnrichedEvent = serde_json::from_slice(&payload).unwrap();
+        *seen.entry(e.event_id).or_default() += 1;
+    }
+    let lost = events
+        .iter()
+        .filter(|e| !seen.contains_key(&e.event_id))
+        .count();
+    let doubled = seen.values().filter(|&&n| n > 1).count();
+    (lost, doubled, seen.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_sigkills_during_a_stream_leave_every_event_exactly_once() {
     require_broker();
@@ -115,18 +131,9 @@ async fn ten_sigkills_during_a_stream_leave_every_event_exactly_once() {
     assert!(sigterm_and_wait(&mut last).success());
     eprintln!("SIGKILLed 10 times, after {killed_after:?} records consumed by each incarnation");
 
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    for payload in read_committed(&topics.enriched) {
-        let e: EnrichedEvent = serde_json::from_slice(&payload).unwrap();
-        *seen.entry(e.event_id).or_default() += 1;
-    }
-    let lost = events
-        .iter()
-        .filter(|e| !seen.contains_key(&e.event_id))
-        .count();
-    let doubled = seen.values().filter(|&&n| n > 1).count();
+    let (lost, doubled, distinct) = tally(&topics.enriched, &events);
     assert_eq!((lost, doubled), (0, 0), "lost, duplicated");
-    assert_eq!(seen.len(), events.len());
+    assert_eq!(distinct, events.len());
     let mut dead: HashMap<(i32, i64), u32> = HashMap::new();
     for payload in read_committed(&topics.dlq) {
         let d: DeadLetter = serde_json::from_slice(&payload).unwrap();
@@ -217,16 +224,7 @@ async fn two_then_three_instances_one_killed_move_partitions_without_loss_or_dou
     // Read until the dead instance's transaction is aborted and the stable offset moves past it.
     let deadline = Instant::now() + Duration::from_secs(90);
     let (lost, doubled) = loop {
-        let mut seen: HashMap<String, u32> = HashMap::new();
-        for payload in read_committed(&topics.enriched) {
-            let e: EnrichedEvent = serde_json::from_slice(&payload).unwrap();
-            *seen.entry(e.event_id).or_default() += 1;
-        }
-        let lost = events
-            .iter()
-            .filter(|e| !seen.contains_key(&e.event_id))
-            .count();
-        let doubled = seen.values().filter(|&&n| n > 1).count();
+        let (lost, doubled, _) = tally(&topics.enriched, &events);
         if lost == 0 || Instant::now() > deadline {
             break (lost, doubled);
         }
