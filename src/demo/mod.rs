@@ -12,7 +12,7 @@ use crate::kafka::common_config;
 use crate::kafka::mock::EmbeddedKafka;
 use crate::kafka::publish::{publish_all, Publish};
 use crate::observe::Metrics;
-use crate::pipeline::runner::{Pipeline, Summary};
+use crate::pipeline::runner::{now_ms, Pipeline, Summary};
 use crate::topology::Topology;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,12 +39,6 @@ fn family_total(registry: &prometheus::Registry, name: &str) -> f64 {
         .flat_map(|f| f.get_metric().iter())
         .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
         .sum()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs the demo with `topology` (its broker address is replaced by the embedded cluster's).
@@ -99,6 +93,7 @@ pub async fn run(
     let json = Codec::new(Format::Json, registry);
     let mut prepared: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::with_capacity(stream.len() + 32);
     let (mut behavior, mut products) = (0, 0);
+    let mut titles: HashMap<String, String> = HashMap::new();
     for e in &stream {
         match e {
             StreamEvent::Behavior(b) => {
@@ -111,6 +106,7 @@ pub async fn run(
             }
             StreamEvent::Product(p) => {
                 products += 1;
+                titles.insert(p.item_id.clone(), p.title.clone());
                 prepared.push((
                     product_topic.clone(),
                     p.item_id.clone().into_bytes(),
@@ -143,12 +139,6 @@ pub async fn run(
         };
         bad_n += 1;
         prepared.push((topic, b"bad".to_vec(), b.payload));
-    }
-    let mut titles: HashMap<String, String> = HashMap::new();
-    for e in &stream {
-        if let StreamEvent::Product(p) = e {
-            titles.insert(p.item_id.clone(), p.title.clone());
-        }
     }
     let new = if t.generation.is_some() {
         cold_start::new_products(events, new_products)?

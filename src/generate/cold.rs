@@ -179,6 +179,7 @@ impl ColdCatalogue {
                 break;
             }
             let item = entry.remove();
+            let next = self.key(now_ms + self.config.interval_ms as i64);
             let Some(e) = self.items.get_mut(&item) else {
                 continue;
             };
@@ -188,11 +189,8 @@ impl ColdCatalogue {
                 self.items.remove(&item);
                 self.counts.exhausted += 1;
             } else {
-                let due = self.key(now_ms + self.config.interval_ms as i64);
-                self.schedule.insert(due, item.clone());
-                if let Some(e) = self.items.get_mut(&item) {
-                    e.due = due;
-                }
+                e.due = next;
+                self.schedule.insert(next, item);
             }
         }
         out

@@ -134,8 +134,9 @@ impl Pipeline {
         let eos = t.runtime.delivery == Delivery::ExactlyOnce;
         let tx_timeout = Duration::from_millis(t.runtime.drain_timeout_ms);
         let mut pconf = producer_config(k);
+        let transactional_id = t.runtime.transactional_id(&k.group_id);
         if eos {
-            pconf.set("transactional.id", t.runtime.transactional_id(&k.group_id));
+            pconf.set("transactional.id", &transactional_id);
             // librdkafka requires message.timeout.ms <= transaction.timeout.ms (60 s by default);
             // a user setting of either wins.
             let set = |key: &str| k.common.contains_key(key) || k.producer.contains_key(key);
@@ -166,7 +167,7 @@ impl Pipeline {
         let _ = context.producer.set(producer.clone());
         if eos {
             tokio::task::block_in_place(|| transaction::start(&producer, tx_timeout))?;
-            tracing::info!(transactional_id = %t.runtime.transactional_id(&k.group_id), "exactly-once: transactions initialised");
+            tracing::info!(%transactional_id, "exactly-once: transactions initialised");
         }
         let consumer: StreamConsumer<PipelineContext> = cconf.create_with_context(context)?;
         let input_topics: Vec<&str> = t.inputs.values().map(|i| i.topic.as_str()).collect();
@@ -264,25 +265,21 @@ impl Pipeline {
             } else {
                 let _ = tokio::task::block_in_place(|| producer.abort_transaction(tx_timeout));
             }
-            if let Some(failure) = tracker.failure() {
-                result = result.and(Err(PipelineError::Delivery(failure)));
+        } else {
+            // Drain: everything handed to the producer is delivered (or fails) before the last
+            // commit.
+            let drain = Duration::from_millis(t.runtime.drain_timeout_ms);
+            let flushed = tokio::task::block_in_place(|| producer.flush(drain));
+            if let Err(e) = flushed {
+                tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
             }
-            self.metrics.set_ready(false);
-            consumer.unsubscribe();
-            let summary = worker.summary.clone();
-            tracing::info!(?summary, "pipeline stopped");
-            return result.map(|()| summary);
-        }
-        // Drain: everything handed to the producer is delivered (or fails) before the last commit.
-        let drain = Duration::from_millis(t.runtime.drain_timeout_ms);
-        let flushed = tokio::task::block_in_place(|| producer.flush(drain));
-        if let Err(e) = flushed {
-            tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
         }
         if let Some(failure) = tracker.failure() {
             result = result.and(Err(PipelineError::Delivery(failure)));
         }
-        commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Sync);
+        if !eos {
+            commit_acknowledged(&consumer, &tracker, &self.metrics, CommitMode::Sync);
+        }
         self.metrics.in_flight(tracker.in_flight());
         self.metrics.set_ready(false);
         consumer.unsubscribe();
