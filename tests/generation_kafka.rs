@@ -635,3 +635,181 @@ async fn products_still_cold_get_top_up_rounds_until_real_interactions_arrive() 
         Duration::from_secs(30)
     ));
 }
+
+/// What a `read_committed` reader finds on the stage's outputs after a run with kills.
+#[derive(Debug, Default)]
+struct Committed {
+    /// Products with at least one synthetic record.
+    products: usize,
+    /// Products with more reviews, or more synthetic users, than one round gives.
+    over_generated: usize,
+    /// Event ids (reviews, behaviour, synthetic enriched events) found more than once.
+    doubled_ids: usize,
+    /// Dead letters, and those written more than once.
+    dead_letters: usize,
+    doubled_dead_letters: usize,
+}
+
+fn committed(topics: &Topics, reviews_per_product: usize, users_per_product: usize) -> Committed {
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut reviews: HashMap<String, usize> = HashMap::new();
+    let mut users: HashMap<String, HashSet<String>> = HashMap::new();
+    for p in read_committed(&topics.synthetic_reviews) {
+        let r: SyntheticReview = serde_json::from_slice(&p).unwrap();
+        *ids.entry(r.event_id).or_default() += 1;
+        *reviews.entry(r.item_id).or_default() += 1;
+    }
+    for p in read_committed(&topics.synthetic_behavior) {
+        let b: SyntheticBehavior = serde_json::from_slice(&p).unwrap();
+        *ids.entry(b.event_id).or_default() += 1;
+        users.entry(b.item_id).or_default().insert(b.user_id);
+    }
+    for p in read_committed(&topics.enriched) {
+        let e: EnrichedEvent = serde_json::from_slice(&p).unwrap();
+        *ids.entry(format!("enriched {}", e.event_id)).or_default() += 1;
+    }
+    let mut dead: HashMap<(i32, i64), u32> = HashMap::new();
+    for p in read_committed(&topics.dlq) {
+        let d: DeadLetter = serde_json::from_slice(&p).unwrap();
+        *dead
+            .entry((d.source_partition, d.source_offset))
+            .or_default() += 1;
+    }
+    let items: HashSet<&String> = reviews.keys().chain(users.keys()).collect();
+    Committed {
+        products: items.len(),
+        // A product generated twice has twice the reviews, or (with other users drawn) more users.
+        over_generated: items
+            .iter()
+            .filter(|i| {
+                reviews.get(**i).copied().unwrap_or(0) > reviews_per_product
+                    || users.get(**i).map_or(0, HashSet::len) > users_per_product
+            })
+            .count(),
+        doubled_ids: ids.values().filter(|&&n| n > 1).count(),
+        dead_letters: dead.len(),
+        doubled_dead_letters: dead.values().filter(|&&n| n > 1).count(),
+    }
+}
+
+/// The stage alone, SIGKILLed at 5 random points while it generates for 300 new products (and
+/// dead-letters 20 bad records), restarted each time with the same transactional id and member
+/// id; then what `read_committed` readers see.
+async fn generate_with_kills(delivery: &str, seed: u64) -> (Committed, Vec<f64>) {
+    use rand::{Rng, SeedableRng};
+    const PRODUCTS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("gen-kill");
+    topics.create().await;
+    let base = std::fs::read_to_string(topics.write_topology_with(
+        dir.path(),
+        Some("reviews_per_product = 2\nusers_per_product = 3\nmax_batch = 8\nmax_wait_ms = 5\n[generation.gates]\ndiscriminator_samples = 64"),
+    ))
+    .unwrap();
+    let text = base
+        .replace(
+            "[runtime]\ncommit_interval_ms = 200\n",
+            &format!("[runtime]\ndelivery = \"{delivery}\"\ncommit_interval_ms = 100\n"),
+        )
+        .replace(
+            "[kafka.consumer]\n",
+            &format!(
+                "[kafka.consumer]\n\"group.instance.id\" = \"{}-stage\"\n",
+                topics.group
+            ),
+        );
+    assert!(text.contains(delivery) && text.contains("group.instance.id"));
+    let topology = dir.path().join("gen-kill.toml");
+    std::fs::write(&topology, text).unwrap();
+
+    let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut records: Vec<(String, Vec<u8>, Vec<u8>)> =
+        beauty::load(&warmstart::data::data_dir().join("beauty-5core"), None)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e {
+                StreamEvent::Product(p) => Some(ProductEvent { ts: now, ..p }),
+                _ => None,
+            })
+            .take(PRODUCTS)
+            .map(|p| {
+                let payload = json.encode_to_vec(EventType::Product, &p).unwrap();
+                (topics.accepted.clone(), p.item_id.into_bytes(), payload)
+            })
+            .collect();
+    assert_eq!(records.len(), PRODUCTS);
+    for i in 0..20 {
+        records.insert(
+            i * 15,
+            (
+                topics.accepted.clone(),
+                format!("bad-{i}").into_bytes(),
+                b"{\"item_id\": ".to_vec(),
+            ),
+        );
+    }
+    publish(&records);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut killed_after = Vec::new();
+    while killed_after.len() < 5 {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut stage = spawn_stage(&topology, &addr);
+        let at = rng.random_range(10.0..50.0);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            assert!(
+                stage.try_wait().unwrap().is_none(),
+                "incarnation {} exited by itself",
+                killed_after.len() + 1
+            );
+            let done = metric(&addr, "warmstart_generation_products_total");
+            if done >= at {
+                sigkill(&mut stage);
+                killed_after.push(done);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "incarnation {} never finished {at:.0} products",
+                killed_after.len() + 1
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let mut last = spawn_stage(&topology, "");
+    assert!(
+        wait_for_group(
+            &format!("{}-generation", topics.group),
+            &topics.accepted,
+            Duration::from_secs(240)
+        ),
+        "the last incarnation did not finish the products"
+    );
+    assert!(sigterm_and_wait(&mut last).success());
+    (committed(&topics, 2, 3), killed_after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkills_during_generation_leave_each_products_records_exactly_once() {
+    require_broker();
+    let (eos, kills) = generate_with_kills("exactly_once", 447).await;
+    eprintln!("exactly_once: killed after {kills:?} products: {eos:?}");
+    assert_eq!(eos.products, 300, "every product has its synthetic records");
+    assert_eq!(eos.over_generated, 0, "a product generated twice");
+    assert_eq!(eos.doubled_ids, 0, "a record committed twice");
+    assert_eq!((eos.dead_letters, eos.doubled_dead_letters), (20, 0));
+
+    // The same kills at least once: the records between the last commit and a kill come again.
+    let (alo, kills) = generate_with_kills("at_least_once", 447).await;
+    eprintln!("at_least_once: killed after {kills:?} products: {alo:?}");
+    assert_eq!(alo.products, 300, "nothing lost at least once either");
+    assert!(
+        alo.doubled_ids + alo.over_generated > 0,
+        "the control run repeated nothing: the kills did not test anything"
+    );
+}

@@ -18,6 +18,13 @@
 //! round when they fall due (see [`ColdCatalogue`]). Top-up rounds come from no input record, so
 //! they commit nothing; they use only the queue's free lower half, so they never cause
 //! backpressure on new products.
+//!
+//! With `runtime.delivery = "exactly_once"` the stage's outputs and its input offsets go in one
+//! transaction per commit interval, as in the pipeline; the offsets are those of the records
+//! released so far ([`Offsets::Acknowledged`]), so a record still in the inference queue at a
+//! crash is generated again and its earlier, aborted outputs are never visible. Either way, a
+//! record whose partition was revoked while it was being generated is dropped when it finishes:
+//! the partition's next owner consumes it again.
 
 use super::cold::ColdCatalogue;
 use super::engine::Generated;
@@ -35,7 +42,8 @@ use crate::kafka::{common_config, consumer_config, producer_config};
 use crate::observe::Metrics;
 use crate::pipeline::ack::{pack, AckTracker, Slot};
 use crate::pipeline::runner::{build_registry, commit_acknowledged, now_ms};
-use crate::topology::{StageConfig, Topology, Weights};
+use crate::pipeline::transaction::{self, Offsets, Transactions};
+use crate::topology::{Delivery, StageConfig, Topology, Weights};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseRecord, Producer as _};
@@ -52,6 +60,8 @@ pub struct Ticket {
     dead_letter: Option<DeadLetter>,
     /// Older than `max_product_age_ms`: passes through without generation.
     skipped: bool,
+    /// The tracker's revocation epoch when it was consumed.
+    epoch: u64,
 }
 
 /// Jobs of top-up rounds carry this bit in their ticket: their results bypass the in-order
@@ -187,18 +197,39 @@ pub async fn run(
     );
 
     let tracker = Arc::new(AckTracker::new());
-    let producer: Arc<Producer> = Arc::new(producer_config(&k).create_with_context(
-        AckContext::new(tracker.clone(), metrics.clone(), &out_topics),
-    )?);
+    let eos = topology.runtime.delivery == Delivery::ExactlyOnce;
+    let tx = Transactions {
+        timeout: Duration::from_millis(topology.runtime.drain_timeout_ms),
+        offsets: Offsets::Acknowledged,
+    };
+    let mut pconf = producer_config(&k);
+    // Distinct from the pipeline's id, which may run in the same process: one would fence the
+    // other.
+    let transactional_id = format!(
+        "{}-generate",
+        topology.runtime.transactional_id(&topology.kafka.group_id)
+    );
+    if eos {
+        transaction::configure(&mut pconf, &k, &transactional_id);
+    }
+    let producer: Arc<Producer> = Arc::new(pconf.create_with_context(AckContext::new(
+        tracker.clone(),
+        metrics.clone(),
+        &out_topics,
+    ))?);
     let context = PipelineContext {
         tracker: tracker.clone(),
         metrics: metrics.clone(),
         producer: Default::default(),
         drain_timeout: Duration::from_millis(topology.runtime.drain_timeout_ms),
         assigned: Default::default(),
-        transactional: None,
+        transactional: eos.then_some(tx),
     };
     let _ = context.producer.set(producer.clone());
+    if eos {
+        tokio::task::block_in_place(|| transaction::start(&producer, tx.timeout))?;
+        tracing::info!(%transactional_id, "generation stage: transactions initialised");
+    }
     let consumer: StreamConsumer<PipelineContext> =
         consumer_config(&k).create_with_context(context)?;
     let enriched_topic = o.enriched.topic.clone();
@@ -237,6 +268,8 @@ pub async fn run(
     let mut top_up_tick = tokio::time::interval(Duration::from_millis(top_up_every));
     top_up_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut top_ups = 0u64;
+    // Whether the open transaction has anything to commit.
+    let mut dirty = false;
     tokio::pin!(shutdown);
     let mut result = Ok(());
     loop {
@@ -248,7 +281,17 @@ pub async fn run(
                     result = Err(GenerateError::Delivery(failure));
                     break;
                 }
-                commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Async);
+                if !eos {
+                    commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Async);
+                } else if dirty {
+                    let r = tokio::task::block_in_place(|| transaction::commit(&consumer, &producer, &tracker, tx));
+                    metrics.commit(r.is_ok());
+                    if let Err(e) = r {
+                        result = Err(e.into());
+                        break;
+                    }
+                    dirty = false;
+                }
                 metrics.in_flight(tracker.in_flight());
             }
             _ = poll_tick.tick() => { producer.poll(Duration::ZERO); }
@@ -275,6 +318,7 @@ pub async fn run(
                 tokio::spawn(async move { let _ = reply.send(h.reload().await); });
             }
             Some(done) = done_rx.recv() => {
+                dirty = true;
                 let released = if done.ticket & TOP_UP != 0 {
                     emitter.emit_top_up(done.generated)
                 } else {
@@ -295,6 +339,7 @@ pub async fn run(
             }
             msg = consumer.recv() => match msg {
                 Ok(m) if m.topic() == enriched_topic => {
+                    dirty = true;
                     let slot = tracker.slot(m.topic(), m.partition());
                     if let Some(cold) = cold.as_mut() {
                         count_real(cold, &m, &enriched_codec, &gm);
@@ -302,9 +347,10 @@ pub async fn run(
                     tracker.processed(slot, m.offset(), 0);
                 }
                 Ok(m) => {
+                    dirty = true;
                     records_in.inc();
                     let slot = tracker.slot(m.topic(), m.partition());
-                    let (mut ticket, mut product) = decode(&m, &input_codec, slot);
+                    let (mut ticket, mut product) = decode(&m, &input_codec, slot, tracker.epoch());
                     let max_age = config.max_product_age_ms as i64;
                     if max_age > 0 && product.as_ref().is_some_and(|p| now_ms() - p.ts > max_age) {
                         ticket.skipped = true;
@@ -363,14 +409,28 @@ pub async fn run(
             }
         }
     }
-    let drain = Duration::from_millis(topology.runtime.drain_timeout_ms);
-    if let Err(e) = tokio::task::block_in_place(|| producer.flush(drain)) {
-        tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
+    if eos {
+        // The last transaction: committed if everything went well, aborted otherwise; records
+        // not released yet are consumed again by the next owner either way.
+        if result.is_ok() && tracker.failure().is_none() {
+            let r = tokio::task::block_in_place(|| {
+                transaction::commit(&consumer, &producer, &tracker, tx)
+            });
+            metrics.commit(r.is_ok());
+            result = r.map_err(Into::into);
+        } else {
+            let _ = tokio::task::block_in_place(|| producer.abort_transaction(tx.timeout));
+        }
+    } else {
+        let drain = Duration::from_millis(topology.runtime.drain_timeout_ms);
+        if let Err(e) = tokio::task::block_in_place(|| producer.flush(drain)) {
+            tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
+        }
+        commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Sync);
     }
     if let Some(failure) = tracker.failure() {
         result = result.and(Err(GenerateError::Delivery(failure)));
     }
-    commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Sync);
     consumer.unsubscribe();
     tracing::info!(summary = ?emitter.summary, "generation stage stopped");
     result.map(|()| emitter.summary.clone())
@@ -395,7 +455,12 @@ fn count_real(
     }
 }
 
-fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> (Ticket, Option<ProductEvent>) {
+fn decode(
+    m: &BorrowedMessage<'_>,
+    codec: &Codec,
+    slot: Slot,
+    epoch: u64,
+) -> (Ticket, Option<ProductEvent>) {
     let payload = m.payload().unwrap_or_default();
     let (product, dead_letter) = match codec.decode::<ProductEvent>(EventType::Product, payload) {
         Ok(p) if !p.item_id.is_empty() => (Some(p), None),
@@ -422,6 +487,7 @@ fn decode(m: &BorrowedMessage<'_>, codec: &Codec, slot: Slot) -> (Ticket, Option
         offset: m.offset(),
         dead_letter,
         skipped: false,
+        epoch,
     };
     (ticket, product)
 }
@@ -471,6 +537,12 @@ impl Emitter {
     }
 
     fn emit(&mut self, t: Ticket, arrived: Instant, g: Generated) -> Result<(), GenerateError> {
+        if !self.tracker.still_owned(t.slot, t.epoch) {
+            // Revoked while it was generated: its next owner consumes it again, and outputs
+            // from here would be doubled (or, with transactions, committed without its offset).
+            self.gm.product("revoked");
+            return Ok(());
+        }
         let token = pack(t.slot, t.offset);
         if let Some(dl) = t.dead_letter {
             self.tracker.processed(t.slot, t.offset, 1);

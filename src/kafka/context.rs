@@ -87,9 +87,9 @@ pub struct PipelineContext {
     pub drain_timeout: Duration,
     /// Whether the group gave this consumer an assignment (possibly empty): half of readiness.
     pub assigned: AtomicBool,
-    /// Exactly-once: the transaction timeout. A revocation then commits the open transaction
-    /// (outputs and offsets) instead of flushing and committing offsets.
-    pub transactional: Option<Duration>,
+    /// Exactly-once: a revocation then commits the open transaction (outputs and offsets)
+    /// instead of flushing and committing offsets.
+    pub transactional: Option<crate::pipeline::transaction::Transactions>,
 }
 
 impl ClientContext for PipelineContext {
@@ -133,11 +133,11 @@ impl ConsumerContext for PipelineContext {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
-        if let (Some(timeout), Some(p)) = (self.transactional, self.producer.get()) {
-            // Everything consumed so far, revoked partitions included, commits now; the next
-            // owner starts after it. A failure stops the runner (its transaction is aborted, so
-            // the next owner repeats those records and nothing is doubled).
-            let r = crate::pipeline::transaction::commit(consumer, p, timeout);
+        if let (Some(tx), Some(p)) = (self.transactional, self.producer.get()) {
+            // Everything done so far, revoked partitions included, commits now; the next owner
+            // starts after it. A failure stops the runner (its transaction is aborted, so the
+            // next owner repeats those records and nothing is doubled).
+            let r = crate::pipeline::transaction::commit(consumer, p, &self.tracker, tx);
             self.metrics.commit(r.is_ok());
             if let Err(e) = r {
                 if let Some((topic, partition)) = revoked.first() {

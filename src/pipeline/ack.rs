@@ -60,6 +60,9 @@ struct Inner {
     names: Vec<(String, i32)>,
     partitions: HashMap<Slot, PartitionState>,
     failure: Option<String>,
+    /// Revocations so far, and the last one of each slot: see [`AckTracker::still_owned`].
+    revocations: u64,
+    revoked_at: HashMap<Slot, u64>,
 }
 
 impl AckTracker {
@@ -188,11 +191,28 @@ impl AckTracker {
         }
     }
 
+    /// The revocation epoch: a stage that finishes records later than it consumes them notes it
+    /// with each record, to ask [`AckTracker::still_owned`] before producing its outputs.
+    pub fn epoch(&self) -> u64 {
+        self.inner.lock().unwrap().revocations
+    }
+
+    /// Whether a record of `slot` consumed in `epoch` is still this consumer's to finish: not if
+    /// its partition was revoked since (even if assigned again: the new owner, or this consumer
+    /// anew, consumes it again from the committed offset, and its outputs would then be doubled).
+    pub fn still_owned(&self, slot: Slot, epoch: u64) -> bool {
+        let inner = self.inner.lock().unwrap();
+        inner.revoked_at.get(&slot).is_none_or(|&at| at <= epoch)
+    }
+
     /// Forgets revoked partitions: another consumer owns them now.
     pub fn forget(&self, partitions: &[(String, i32)]) {
         let mut inner = self.inner.lock().unwrap();
+        inner.revocations += 1;
+        let epoch = inner.revocations;
         for tp in partitions {
             if let Some(slot) = inner.slots.get(tp).copied() {
+                inner.revoked_at.insert(slot, epoch);
                 if let Some(state) = inner.partitions.remove(&slot) {
                     let pending: u32 = state.pending.iter().map(|&(_, n)| n).sum();
                     self.in_flight
@@ -257,6 +277,21 @@ mod tests {
         t.forget(&[("in".to_string(), 1)]);
         assert_eq!(t.in_flight(), 0);
         t.acked(b, 7); // late ack of a forgotten partition is ignored
+    }
+
+    #[test]
+    fn a_record_consumed_before_its_partition_was_revoked_is_no_longer_owned() {
+        let t = AckTracker::new();
+        let a = t.slot("in", 0);
+        let b = t.slot("in", 1);
+        let before = t.epoch();
+        assert!(t.still_owned(a, before));
+        t.forget(&[("in".to_string(), 0)]);
+        assert!(!t.still_owned(a, before), "revoked since it was consumed");
+        assert!(t.still_owned(b, before), "another partition is unaffected");
+        assert!(t.still_owned(a, t.epoch()), "consumed after the revocation");
+        t.forget(&[("in".to_string(), 1)]);
+        assert!(t.still_owned(a, t.epoch() - 1));
     }
 
     #[test]

@@ -132,21 +132,14 @@ impl Pipeline {
 
         let tracker = Arc::new(AckTracker::new());
         let eos = t.runtime.delivery == Delivery::ExactlyOnce;
-        let tx_timeout = Duration::from_millis(t.runtime.drain_timeout_ms);
+        let tx = transaction::Transactions {
+            timeout: Duration::from_millis(t.runtime.drain_timeout_ms),
+            offsets: transaction::Offsets::Positions,
+        };
         let mut pconf = producer_config(k);
         let transactional_id = t.runtime.transactional_id(&k.group_id);
         if eos {
-            pconf.set("transactional.id", &transactional_id);
-            // librdkafka requires message.timeout.ms <= transaction.timeout.ms (60 s by default);
-            // a user setting of either wins.
-            let set = |key: &str| k.common.contains_key(key) || k.producer.contains_key(key);
-            if !set("message.timeout.ms") {
-                let tx = pconf
-                    .get("transaction.timeout.ms")
-                    .unwrap_or("60000")
-                    .to_owned();
-                pconf.set("message.timeout.ms", tx);
-            }
+            transaction::configure(&mut pconf, k, &transactional_id);
         }
         tracing::info!(config = %redacted(&pconf), "producer");
         let producer: Arc<Producer> = Arc::new(pconf.create_with_context(AckContext::new(
@@ -162,11 +155,11 @@ impl Pipeline {
             producer: Default::default(),
             drain_timeout: Duration::from_millis(t.runtime.drain_timeout_ms),
             assigned: Default::default(),
-            transactional: eos.then_some(tx_timeout),
+            transactional: eos.then_some(tx),
         };
         let _ = context.producer.set(producer.clone());
         if eos {
-            tokio::task::block_in_place(|| transaction::start(&producer, tx_timeout))?;
+            tokio::task::block_in_place(|| transaction::start(&producer, tx.timeout))?;
             tracing::info!(%transactional_id, "exactly-once: transactions initialised");
         }
         let consumer: StreamConsumer<PipelineContext> = cconf.create_with_context(context)?;
@@ -199,7 +192,7 @@ impl Pipeline {
                     }
                     if eos {
                         if consumed_since_commit {
-                            let r = tokio::task::block_in_place(|| transaction::commit(&consumer, &producer, tx_timeout));
+                            let r = tokio::task::block_in_place(|| transaction::commit(&consumer, &producer, &tracker, tx));
                             self.metrics.commit(r.is_ok());
                             if let Err(e) = r {
                                 result = Err(e.into());
@@ -258,12 +251,12 @@ impl Pipeline {
             // records are consumed again by the next owner).
             if result.is_ok() && tracker.failure().is_none() {
                 let r = tokio::task::block_in_place(|| {
-                    transaction::commit(&consumer, &producer, tx_timeout)
+                    transaction::commit(&consumer, &producer, &tracker, tx)
                 });
                 self.metrics.commit(r.is_ok());
                 result = r.map_err(Into::into);
             } else {
-                let _ = tokio::task::block_in_place(|| producer.abort_transaction(tx_timeout));
+                let _ = tokio::task::block_in_place(|| producer.abort_transaction(tx.timeout));
             }
         } else {
             // Drain: everything handed to the producer is delivered (or fails) before the last
