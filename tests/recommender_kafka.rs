@@ -1,14 +1,19 @@
 //! The online recommender behind the pipeline, on the real broker: real Beauty events go in
-//! through the pipeline, recommendations and similar items come out over HTTP, and a product
-//! published while it runs becomes servable.
+//! through the pipeline, recommendations and similar items come out over HTTP, a product
+//! published while it runs becomes servable, and restarted from its snapshot, after SIGTERM or
+//! SIGKILL, it continues as if it had never stopped.
 
 mod common;
 
 use common::*;
+use rand::Rng;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use warmstart::data::{beauty, StreamEvent};
 use warmstart::kafka::publish::{publish_all, Publish};
+use warmstart::recommend::online::Online;
+use warmstart::recommend::snapshot::{self, Snapshot};
+use warmstart::recommend::splitmix::SplitMix64;
 
 /// A pipeline and a recommender on fresh topics; the processes stop when it is dropped.
 struct Service {
@@ -334,4 +339,267 @@ async fn the_service_answers_like_the_in_process_model_on_the_same_events() {
             &model.similar(&p.item_id, 10).unwrap(),
         );
     }
+}
+
+/// The next offset of partition 0 of `topic` stored in `snap` (0 when it has none yet).
+fn snapshot_offset(snap: &Snapshot, topic: &str) -> i64 {
+    snap.offsets
+        .get(topic)
+        .and_then(|p| p.get(&0))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn wait_listening(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get_ok(addr, "/healthz").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "recommender at {addr} never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The path to the first difference between two JSON documents and the two values there.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.keys().ne(y.keys()) {
+                return Some(format!("{path}: keys differ"));
+            }
+            x.iter()
+                .find_map(|(k, v)| first_difference(v, &y[k], &format!("{path}.{k}")))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{path}: length {} vs {}", x.len(), y.len()));
+            }
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (v, w))| first_difference(v, w, &format!("{path}[{i}]")))
+        }
+        _ if a == b => None,
+        _ => Some(format!("{path}: {a} vs {b}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recommender_killed_and_restarted_from_its_snapshot_ends_like_an_uninterrupted_run() {
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    // One partition per topic: the order in which the service applies events is the topic order,
+    // the order the in-process model (the uninterrupted run) applies them in.
+    let topics = Topics::new("kill");
+    topics.create_with_partitions(1).await;
+    let topology = topics.write_topology(dir.path());
+    let _pipeline = spawn_pipeline(&topology, "");
+    let snap = dir.path().join("model.snap");
+    let args = [
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--snapshot-interval-s",
+        "1",
+    ];
+    let spawn = |addr: &str| spawn_recommender_with(&topology, "unused", addr, &args);
+
+    let (products, behavior): (Vec<StreamEvent>, Vec<StreamEvent>) = beauty_stream(6000)
+        .into_iter()
+        .partition(|e| matches!(e, StreamEvent::Product(_)));
+    let behavior: Vec<warmstart::events::BehaviorEvent> = behavior
+        .into_iter()
+        .filter_map(|e| match e {
+            StreamEvent::Behavior(b) => Some(b),
+            StreamEvent::Product(_) => None,
+        })
+        .collect();
+    let n = behavior.len() as i64;
+
+    // Every product in a snapshot before the first behaviour event: a restart then never re-reads
+    // products, whose interleaving with behaviour would depend on fetch timing.
+    publish_behavior(&topics, &products);
+    let mut addr = format!("127.0.0.1:{}", free_port());
+    let mut rec = spawn(&addr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let applied = snapshot::load(&snap)
+            .unwrap()
+            .map(|s| snapshot_offset(&s, &topics.accepted));
+        if applied == Some(products.len() as i64) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot with all {} products ({applied:?})",
+            products.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Paced (about 15 s for 6,000 events), so that snapshots are taken while behaviour arrives
+    // and the five kills (about 12 s) fall inside the stream; at full speed the whole stream is
+    // applied before the first snapshot.
+    let producer = produce_slowly(topics.behavior.clone(), behavior.clone(), 400);
+    let seed: u64 = std::env::var("WARMSTART_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2024);
+    let mut rng = SplitMix64::new(seed);
+    let mut resumed_at = 0; // the running incarnation's start on the stream
+    let mut resumes = Vec::new();
+    let tmp = snap.with_extension("tmp");
+    for kill in 1..=5 {
+        // Odd kills land after the incarnation has written a snapshot of its own (the restart must
+        // resume from there): between two snapshots or while the next is written (they take about
+        // 1 s, 1 s apart). Even ones land within its first second, before it can have written one
+        // (the restart goes back to an older snapshot and applies those events again): while it
+        // loads the snapshot or catches up.
+        let own_snapshot = kill % 2 == 1;
+        let (started, started_wall) = (Instant::now(), std::time::SystemTime::now());
+        let delay = if own_snapshot {
+            // A snapshot written after the incarnation applied an event holds that event.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while metric(&addr, "warmstart_recommender_events_applied_total") < 1.0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "incarnation {kill} applied nothing"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let written = || std::fs::metadata(&snap).unwrap().modified().unwrap();
+            let before = written();
+            while written() == before {
+                assert!(
+                    Instant::now() < deadline,
+                    "incarnation {kill} wrote no snapshot"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            rng.random_range(100..2200)
+        } else {
+            rng.random_range(100..1000)
+        };
+        std::thread::sleep(Duration::from_millis(delay));
+        // A leftover of an earlier kill is older than this incarnation.
+        let writing = std::fs::metadata(&tmp).is_ok_and(|m| m.modified().unwrap() > started_wall);
+        let at = resumed_at + metric(&addr, "warmstart_recommender_events_applied_total") as i64;
+        sigkill(&mut rec);
+        let resume = snapshot_offset(
+            &snapshot::load(&snap).unwrap().expect("a snapshot"),
+            &topics.enriched,
+        );
+        eprintln!(
+            "seed {seed}, kill {kill}: SIGKILL {:.1?} after start{}, at about event {at} of {n} \
+             (started at {resumed_at}); the snapshot resumes at {resume}",
+            started.elapsed(),
+            if writing { ", writing a snapshot" } else { "" },
+        );
+        if own_snapshot {
+            assert!(
+                resume > resumed_at,
+                "kill {kill}: the incarnation's own snapshot resumes at {resume}, not after {resumed_at}"
+            );
+        }
+        assert!(
+            resumed_at <= resume && resume <= n,
+            "kill {kill}: the snapshot resumes at {resume}, before the previous one ({resumed_at})"
+        );
+        resumes.push(resume);
+        resumed_at = resume;
+        addr = format!("127.0.0.1:{}", free_port());
+        rec = spawn(&addr);
+        wait_listening(&addr);
+    }
+    producer.join().unwrap();
+    assert_eq!(
+        wait_for_count(&topics.enriched, n, Duration::from_secs(60)),
+        n,
+        "every event enriched once"
+    );
+    let remaining = (n - resumed_at) as f64;
+    wait_applied(&addr, remaining);
+    // Time for any event applied twice to show.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        metric(&addr, "warmstart_recommender_events_applied_total"),
+        remaining,
+        "the last incarnation applies exactly the events after its snapshot"
+    );
+    let mut mid_stream: Vec<i64> = resumes
+        .iter()
+        .copied()
+        .filter(|&r| 0 < r && r < n)
+        .collect();
+    mid_stream.dedup();
+    assert!(
+        mid_stream.len() >= 2,
+        "restarts resumed from fewer than 2 snapshots taken mid-stream: {resumes:?}"
+    );
+
+    // The uninterrupted run: an in-process model fed what the broker holds, in topic order.
+    let mut model = Online::new(Default::default());
+    for r in read_all(&topics.accepted) {
+        model.apply_product(&serde_json::from_slice(&r.payload).unwrap());
+    }
+    for r in read_all(&topics.enriched) {
+        model.apply(&serde_json::from_slice(&r.payload).unwrap());
+    }
+
+    // The gauges follow the model once a second, when no snapshot is being written.
+    let gauges = || {
+        (
+            metric(&addr, "warmstart_recommender_items"),
+            metric(&addr, "warmstart_recommender_users"),
+        )
+    };
+    let want = (model.items() as f64, model.users() as f64);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gauges() != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(gauges(), want, "items and users");
+    let mut users: Vec<&str> = behavior.iter().map(|b| b.user_id.as_str()).collect();
+    users.sort();
+    users.dedup();
+    for user in users.iter().chain(&["a-user-never-seen"]) {
+        assert_same_answers(
+            &addr,
+            &format!("/v1/recommendations/{user}?k=20"),
+            &model.recommend(user, 20),
+        );
+    }
+    for p in &products {
+        let StreamEvent::Product(p) = p else {
+            unreachable!()
+        };
+        assert_same_answers(
+            &addr,
+            &format!("/v1/items/{}/similar?k=10", p.item_id),
+            &model.similar(&p.item_id, 10).unwrap(),
+        );
+    }
+
+    // The whole state, not only what the answers show: the snapshot written at shutdown against
+    // the uninterrupted model, field by field (maps compare regardless of their order).
+    assert!(sigterm_and_wait(&mut rec).success());
+    let last = snapshot::load(&snap).unwrap().unwrap();
+    assert_eq!(snapshot_offset(&last, &topics.enriched), n);
+    assert_eq!(
+        snapshot_offset(&last, &topics.accepted),
+        products.len() as i64
+    );
+    let (got, want) = (
+        serde_json::to_value(&last.model).unwrap(),
+        serde_json::to_value(&model).unwrap(),
+    );
+    if let Some(d) = first_difference(&got, &want, "model") {
+        panic!("the restarted model differs from the uninterrupted one at {d}");
+    }
+    eprintln!(
+        "{} users, {} items: answers and state equal after 5 kills resuming at {resumes:?}",
+        users.len(),
+        model.items()
+    );
 }
