@@ -57,6 +57,10 @@ enum Command {
         /// Overrides http.listen (empty: no HTTP server).
         #[arg(long)]
         http_listen: Option<String>,
+        /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
+        /// restarts; the stage appends `-generate`).
+        #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
+        transactional_id: Option<String>,
     },
     /// Generation throughput on this machine's device: batch size 1 against dynamic batching,
     /// on new products from Amazon Beauty (the models are the committed checkpoints).
@@ -185,10 +189,13 @@ enum TrainCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// The conditional review generator (clothing reviews): BPE vocabulary and MLE training.
+    /// The conditional review generator: BPE vocabulary and MLE training.
     Reviews {
         #[arg(long, default_value = "models/reviews")]
         out: PathBuf,
+        /// `clothing` (the main corpus) or `instruments` (Musical Instruments 5-core).
+        #[arg(long, default_value = "clothing")]
+        corpus: warmstart::text::corpus::ReviewCorpus,
         #[arg(long, default_value_t = 8)]
         epochs: usize,
         #[arg(long, default_value_t = 256)]
@@ -400,10 +407,14 @@ async fn main() -> anyhow::Result<()> {
             topology,
             bootstrap_servers,
             http_listen,
+            transactional_id,
         } => {
             let mut t = load(&topology)?;
             if let Some(b) = bootstrap_servers {
                 t.kafka.bootstrap_servers = b;
+            }
+            if transactional_id.is_some() {
+                t.runtime.transactional_id = transactional_id;
             }
             if let Some(l) = http_listen {
                 t.http.listen = l;
@@ -485,6 +496,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Train(TrainCommand::Reviews {
             out,
+            corpus,
             epochs,
             hidden,
             seed,
@@ -498,6 +510,7 @@ async fn main() -> anyhow::Result<()> {
                 hidden,
                 seed,
                 resume,
+                corpus,
                 ..Default::default()
             };
             let card = train(&opts, true)?;
@@ -644,11 +657,11 @@ async fn main() -> anyhow::Result<()> {
                     "behaviour GAN: {} synthetic pairs ({} per cold item); losses by epoch {:?}",
                     g.synthetic_pairs, g.per_item, g.gan_curve
                 );
-                (g.generated, g.model)
+                (g.generated, g.item_side, g.model)
             });
             let mut tuning = Vec::new();
             let mut with_content = Vec::new();
-            let gan_rows = gan.as_ref().map(|g| [&g.0, &g.1]);
+            let gan_rows = gan.as_ref().map(|g| [&g.0, &g.1, &g.2]);
             for base in [&mf, &hybrid, &online]
                 .into_iter()
                 .chain(gan_rows.into_iter().flatten())
@@ -674,8 +687,9 @@ async fn main() -> anyhow::Result<()> {
                 Box::new(hybrid),
                 Box::new(online),
             ];
-            if let Some((generated, augmented)) = gan {
+            if let Some((generated, item_side, augmented)) = gan {
                 models.push(Box::new(generated));
+                models.push(Box::new(item_side));
                 models.push(Box::new(augmented));
             }
             models.extend(

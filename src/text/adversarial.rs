@@ -7,10 +7,10 @@
 //! `warmstart train reviews-gan --from models/reviews` writes a checkpoint folder of the same
 //! layout (tokenizer and conditions copied), so `warmstart eval reviews` compares the two.
 
+use super::corpus::ReviewCorpus;
 use super::eval_reviews::{load, Loaded};
 use super::generator::Condition;
 use super::train_reviews::{splits, ReviewsError, FILES};
-use crate::data::clothing;
 use crate::gan::card::{data_file, ModelCard, Run};
 use crate::gan::checkpoint;
 use crate::plot;
@@ -109,8 +109,8 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
         generator: g,
         vars: g_vars,
     } = load(&config.from, device)?;
-    let data = crate::data::data_dir().join("clothing-reviews");
-    let corpus = clothing::load(&data)?;
+    let corpus_kind = ReviewCorpus::of_card(&base);
+    let corpus = corpus_kind.load()?;
     let [train_set, _, _] = splits(&corpus);
     let encoded: Vec<Vec<u32>> = train_set.iter().map(|r| tok.encode(&r.text)).collect();
     let vocab = g.config.vocab;
@@ -218,7 +218,7 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
         NAME,
         Run {
             dataset: base.run.dataset.clone(),
-            data_files: vec![data_file(&data.join(clothing::FILE))?],
+            data_files: vec![data_file(&corpus_kind.file())?],
             seed: config.seed,
             device: crate::torch::device_name(device),
             config: serde_json::json!({

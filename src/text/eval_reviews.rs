@@ -16,11 +16,12 @@
 //! over temperature, "Language GANs Falling Short", Caccia et al., ICLR 2020) is drawn as a PNG.
 
 use super::classify::{real_vs_synthetic, BowClassifier};
+use super::corpus::ReviewCorpus;
 use super::generator::{Condition, GeneratorConfig, ReviewGenerator};
 use super::metrics::{distinct, self_bleu_orders, words, References, RunIndex};
 use super::tokenizer::ReviewTokenizer;
 use super::train_reviews::{held_out_nll, read_json, splits, Conditions, ReviewsError};
-use crate::data::clothing::{self, Review};
+use crate::data::clothing::Review;
 use crate::gan::card::ModelCard;
 use crate::gan::checkpoint;
 use crate::plot::{self, Series};
@@ -105,7 +106,8 @@ pub fn evaluate(
     let device = crate::torch::device();
     tch::manual_seed(seed as i64);
     let m = load(dir, device)?;
-    let corpus = clothing::load(&crate::data::data_dir().join("clothing-reviews"))?;
+    // The corpus the model learnt from, held out by product the same way.
+    let corpus = ReviewCorpus::of_card(&m.card).load()?;
     let [train, _, test] = splits(&corpus);
     let test_enc: Vec<Vec<u32>> = test.iter().map(|r| m.tokenizer.encode(&r.text)).collect();
     let test_nll = held_out_nll(

@@ -1,6 +1,7 @@
 //! Text: the review corpus's tokenizer, the conditional review generator, and the metrics that
 //! judge generated text.
 //!
+//! - [`corpus`]: which reviews it learns from (clothing, the main one, or musical instruments).
 //! - [`tokenizer`]: byte-level BPE trained on the training split (`tokenizers` crate).
 //! - [`generator`]: the GRU generator conditioned on rating, department and class.
 //! - [`train_reviews`]: `warmstart train reviews`, vocabulary + MLE training + checkpoint folder.
@@ -11,6 +12,7 @@
 
 pub mod adversarial;
 pub mod classify;
+pub mod corpus;
 pub mod eval_reviews;
 pub mod generator;
 pub mod metrics;

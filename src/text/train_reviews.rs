@@ -1,8 +1,9 @@
 //! `warmstart train reviews`: the review generator's vocabulary and its maximum-likelihood
-//! training on the clothing reviews' training split (by product), written as a checkpoint folder:
+//! training on a review corpus's training split (by product; the clothing reviews by default), written as a checkpoint folder:
 //! `tokenizer.json`, `conditions.json` (the department and class vocabularies), `generator.safetensors`
 //! (f16), `card.json` and `curve.png` (training loss and held-out NLL per epoch).
 
+use super::corpus::ReviewCorpus;
 use super::generator::{Condition, GeneratorConfig, ReviewGenerator};
 use super::tokenizer::ReviewTokenizer;
 use crate::data::clothing::{self, Review, Split};
@@ -38,6 +39,9 @@ pub struct TrainReviews {
     pub learning_rate: f64,
     pub seed: u64,
     pub resume: bool,
+    /// Cards written before there was a choice have none: the clothing reviews.
+    #[serde(default)]
+    pub corpus: ReviewCorpus,
 }
 
 impl Default for TrainReviews {
@@ -53,6 +57,7 @@ impl Default for TrainReviews {
             learning_rate: 2e-3,
             seed: 42,
             resume: false,
+            corpus: ReviewCorpus::Clothing,
         }
     }
 }
@@ -163,8 +168,7 @@ pub fn held_out_nll(
 pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsError> {
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(crate::gan::error::io(out))?;
-    let data = crate::data::data_dir().join("clothing-reviews");
-    let corpus = clothing::load(&data)?;
+    let corpus = opts.corpus.load()?;
     let [train_set, val_set, _test] = splits(&corpus);
     let tok_path = out.join("tokenizer.json");
     let cond_path = out.join("conditions.json");
@@ -236,7 +240,10 @@ pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsEr
 
     plot::json_curve(
         &out.join("curve.png"),
-        "review generator, maximum likelihood (clothing reviews)",
+        &format!(
+            "review generator, maximum likelihood ({})",
+            opts.corpus.short_name()
+        ),
         "epoch",
         "NLL per BPE piece",
         &curve,
@@ -250,8 +257,8 @@ pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsEr
         &weights,
         NAME,
         Run {
-            dataset: "Women's E-Commerce Clothing Reviews (CC0), split 80/10/10 by product".into(),
-            data_files: vec![data_file(&data.join(clothing::FILE))?],
+            dataset: opts.corpus.describe().into(),
+            data_files: vec![data_file(&opts.corpus.file())?],
             seed: opts.seed,
             device: crate::torch::device_name(device),
             config: serde_json::json!({ "training": opts, "generator": config }),
