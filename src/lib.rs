@@ -4,7 +4,8 @@
 //! `topology` (the pipeline config), `pipeline` (stages and the consume-transform-produce loop),
 //! `kafka` (clients, topics, the embedded mock cluster), `observe` (logs, metrics, HTTP), `data`
 //! (the shipped real data sets), `recommend` (the online recommender: models, state, HTTP service),
-//! `eval` (offline evaluations with published protocols), `torch` (the libtorch runtime).
+//! `eval` (offline evaluations with published protocols), `torch` (the libtorch runtime), `optim`
+//! (the optimizer and resume file that let training continue exactly).
 
 pub mod codec;
 pub mod data;
@@ -15,6 +16,7 @@ pub mod gan;
 pub mod generate;
 pub mod kafka;
 pub mod observe;
+pub mod optim;
 pub mod pipeline;
 pub mod plot;
 pub mod recommend;

@@ -174,7 +174,8 @@ enum TrainCommand {
         mf_epochs: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Continue training the generator in --out.
+        /// Continue training in --out: exactly from its resume.safetensors when there, else from
+        /// the f16 weights with fresh optimizer moments (a warning says so).
         #[arg(long)]
         resume: bool,
     },
@@ -184,10 +185,14 @@ enum TrainCommand {
         from: PathBuf,
         #[arg(long, default_value = "models/reviews-gan")]
         out: PathBuf,
+        /// Adversarial steps (added to the checkpoint's with --resume).
         #[arg(long, default_value_t = 300)]
         steps: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Continue the adversarial training in --out (--from is not read).
+        #[arg(long)]
+        resume: bool,
     },
     /// The conditional review generator: BPE vocabulary and MLE training.
     Reviews {
@@ -202,7 +207,8 @@ enum TrainCommand {
         hidden: i64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Continue training the generator in --out (same tokenizer and conditions).
+        /// Continue training in --out (same tokenizer and conditions): exactly from its
+        /// resume.safetensors when there, else from the f16 weights with fresh optimizer moments.
         #[arg(long)]
         resume: bool,
     },
@@ -557,6 +563,7 @@ async fn main() -> anyhow::Result<()> {
             out,
             steps,
             seed,
+            resume,
         }) => {
             use warmstart::text::adversarial::{train, AdversarialConfig};
             tch::set_num_threads(2);
@@ -565,6 +572,7 @@ async fn main() -> anyhow::Result<()> {
                 out,
                 steps,
                 seed,
+                resume,
                 ..Default::default()
             };
             let card = train(&config, true)?;

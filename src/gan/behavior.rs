@@ -14,10 +14,10 @@
 //! generator learns to speak the recommender's language. From a generated vector, `sample_users`
 //! draws plausible users for a new product by score; those become its synthetic behaviour.
 
+use crate::optim::{seed_unit, Adam, Current, ResumeError, ResumeFile};
 use crate::recommend::features::Sparse;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use tch::nn::{self, Module, OptimizerConfig};
+use rand::Rng;
+use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -178,6 +178,12 @@ pub struct BehaviorGan {
     pub generator: Generator,
     pub discriminator: Discriminator,
     pub dvars: nn::VarStore,
+    /// The optimizers live with the model, so that a resume file can carry their moments.
+    pub g_opt: Adam,
+    pub d_opt: Adam,
+    /// Epochs trained so far, over all runs: epoch k draws its batches and noise from
+    /// `seed_unit(seed, k)`, so a resumed run draws what an uninterrupted one would have.
+    pub epochs_done: usize,
 }
 
 impl BehaviorGan {
@@ -188,11 +194,14 @@ impl BehaviorGan {
         let dvars = nn::VarStore::new(device);
         let discriminator = Discriminator::new(&dvars.root().sub("discriminator"), &config);
         BehaviorGan {
+            g_opt: Adam::new(&vars, config.learning_rate),
+            d_opt: Adam::new(&dvars, config.learning_rate),
             config,
             vars,
             generator,
             discriminator,
             dvars,
+            epochs_done: 0,
         }
     }
 
@@ -207,17 +216,11 @@ impl BehaviorGan {
             .to(device)
     }
 
-    /// Trains generator and discriminator in alternation; returns the loss curve.
+    /// Trains generator and discriminator in alternation for `config.epochs` more epochs;
+    /// returns their loss curve (epochs numbered over all runs).
     pub fn train(&mut self, data: &TrainData, progress: bool) -> Vec<EpochLoss> {
         let c = self.config.clone();
         let device = self.vars.device();
-        let mut g_opt = nn::Adam::default()
-            .build(&self.vars, c.learning_rate)
-            .expect("optimizer");
-        let mut d_opt = nn::Adam::default()
-            .build(&self.dvars, c.learning_rate)
-            .expect("optimizer");
-        let mut rng = StdRng::seed_from_u64(c.seed);
         let steps = data.pairs.len().div_ceil(c.batch);
         let bar = crate::observe::progress::bar(
             progress,
@@ -225,7 +228,9 @@ impl BehaviorGan {
             "behaviour GAN {bar:30} {pos}/{len} steps  {msg}",
         );
         let mut curve = Vec::new();
-        for epoch in 1..=c.epochs {
+        for _ in 0..c.epochs {
+            let mut rng = seed_unit(c.seed, self.epochs_done as u64);
+            self.epochs_done += 1;
             let (mut dl, mut al, mut rl) = (0.0, 0.0, 0.0);
             for _ in 0..steps {
                 let batch: Vec<(u32, u32)> = (0..c.batch)
@@ -254,7 +259,7 @@ impl BehaviorGan {
                     .forward(&bi, &self.generator.noise(n, device));
                 let d = &self.discriminator;
                 let d_loss = bce(&d.forward(&u, &e), 1.0) + bce(&d.forward(&u, &gi.detach()), 0.0);
-                d_opt.backward_step(&d_loss);
+                self.d_opt.backward_step(&d_loss);
 
                 // Generator: fool the discriminator, and rank the user's item above a random one.
                 let gj = self
@@ -274,7 +279,7 @@ impl BehaviorGan {
                     .sum_dim_intlist(1, false, Kind::Float)
                     .mean(Kind::Float);
                 let g_loss = &adversarial + &ranking * c.rank_weight + &align * c.align_weight;
-                g_opt.backward_step(&g_loss);
+                self.g_opt.backward_step(&g_loss);
 
                 dl += d_loss.double_value(&[]);
                 al += adversarial.double_value(&[]);
@@ -283,7 +288,7 @@ impl BehaviorGan {
             }
             let s = steps.max(1) as f64;
             let loss = EpochLoss {
-                epoch,
+                epoch: self.epochs_done,
                 discriminator: dl / s,
                 adversarial: al / s,
                 ranking: rl / s,
@@ -307,6 +312,26 @@ impl BehaviorGan {
     /// Loads generator weights saved by `save` for the same config.
     pub fn load(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
         super::checkpoint::load(&self.vars, path)
+    }
+
+    /// The exact training state (f32 weights of both networks, both optimizers, epochs done),
+    /// to be written before `save` rounds the weights to f16.
+    pub fn resume_file(&self, path: &std::path::Path) -> ResumeFile {
+        let mut file = ResumeFile::new(path);
+        file.add("generator", &self.vars, &self.g_opt);
+        file.add("discriminator", &self.dvars, &self.d_opt);
+        file.set_counter("epochs", self.epochs_done as u64);
+        file
+    }
+
+    /// Continues from `file` (see `resume_file`) once both networks' f16 checkpoints are
+    /// loaded and `epochs_done` says how many epochs their model card records.
+    pub fn restore(&mut self, mut file: ResumeFile) -> Result<(), ResumeError> {
+        let f16 = Current::F16Checkpoint;
+        file.restore("generator", &self.vars, &mut self.g_opt, f16)?;
+        file.restore("discriminator", &self.dvars, &mut self.d_opt, f16)?;
+        file.expect_counter("epochs", self.epochs_done as u64, "the model card")?;
+        file.finish()
     }
 
     /// The generated vector of each item (mean over noise: noise set to zero).
@@ -391,10 +416,32 @@ pub fn draw(pool: &[(u32, f32)], n: usize, temperature: f32, rng: &mut impl Rng)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
 
     /// 40 users, 20 items; user u likes the items of its group (u % 4 == i % 4), and an item's
     /// only feature is its group, so content predicts behaviour.
-    fn toy() -> (Vec<f32>, Vec<f32>, Vec<Sparse>, Vec<(u32, u32)>, Vec<u32>) {
+    struct Toy {
+        users: Vec<f32>,
+        items: Vec<f32>,
+        features: Vec<Sparse>,
+        pairs: Vec<(u32, u32)>,
+        warm: Vec<u32>,
+    }
+
+    impl Toy {
+        fn data(&self) -> TrainData<'_> {
+            TrainData {
+                users: &self.users,
+                items: &self.items,
+                features: &self.features,
+                pairs: &self.pairs,
+                warm: &self.warm,
+            }
+        }
+    }
+
+    fn toy() -> Toy {
         let dim = 8;
         let mut users = vec![0.0; 40 * dim];
         let mut items = vec![0.0; 20 * dim];
@@ -412,7 +459,13 @@ mod tests {
                     .map(move |i| (u, i))
             })
             .collect();
-        (users, items, features, pairs, (0..20).collect())
+        Toy {
+            users,
+            items,
+            features,
+            pairs,
+            warm: (0..20).collect(),
+        }
     }
 
     fn tiny(epochs: usize) -> GanConfig {
@@ -433,14 +486,8 @@ mod tests {
     #[test]
     fn training_lowers_the_ranking_loss_and_generated_vectors_rank_the_right_users() {
         let _rng = crate::torch::rng_lock();
-        let (users, items, features, pairs, warm) = toy();
-        let data = TrainData {
-            users: &users,
-            items: &items,
-            features: &features,
-            pairs: &pairs,
-            warm: &warm,
-        };
+        let toy = toy();
+        let data = toy.data();
         let mut gan = BehaviorGan::new(tiny(40), Device::Cpu);
         let curve = gan.train(&data, false);
         assert!(
@@ -450,7 +497,7 @@ mod tests {
         // A new item of group 2: its sampled users are mostly group 2 users.
         let v = gan.generate(&[&vec![(102, 1.0)]]);
         let mut rng = StdRng::seed_from_u64(1);
-        let picked = sample_users(&users, 8, &v, 5, 10, 0.5, &mut rng);
+        let picked = sample_users(&toy.users, 8, &v, 5, 10, 0.5, &mut rng);
         assert_eq!(picked.len(), 5);
         let right = picked.iter().filter(|&&u| u % 4 == 2).count();
         assert!(right >= 4, "{picked:?} for {v:?}");
@@ -459,18 +506,9 @@ mod tests {
     #[test]
     fn a_saved_generator_loads_to_identical_outputs_and_a_bad_file_is_named() {
         let _rng = crate::torch::rng_lock();
-        let (users, items, features, pairs, warm) = toy();
+        let toy = toy();
         let mut gan = BehaviorGan::new(tiny(2), Device::Cpu);
-        gan.train(
-            &TrainData {
-                users: &users,
-                items: &items,
-                features: &features,
-                pairs: &pairs,
-                warm: &warm,
-            },
-            false,
-        );
+        gan.train(&toy.data(), false);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("behavior.safetensors");
         gan.save(&path).unwrap();
@@ -485,7 +523,7 @@ mod tests {
             },
             Device::Cpu,
         );
-        let x: Vec<&Sparse> = features.iter().collect();
+        let x: Vec<&Sparse> = toy.features.iter().collect();
         assert_ne!(other.generate(&x), gan.generate(&x));
         other.load(&path).unwrap();
         assert_eq!(other.generate(&x), gan.generate(&x));
@@ -503,5 +541,50 @@ mod tests {
         );
         let err = wider.load(&path).unwrap_err().to_string();
         assert!(err.contains("behavior.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn two_epochs_straight_equal_one_epoch_a_resume_file_and_one_more() {
+        let _rng = crate::torch::rng_lock();
+        tch::set_num_threads(1);
+        let toy = toy();
+        let data = toy.data();
+        let mut straight = BehaviorGan::new(tiny(2), Device::Cpu);
+        straight.train(&data, false);
+
+        let dir = tempfile::tempdir().unwrap();
+        let (g, d, resume) = (
+            dir.path().join("generator.safetensors"),
+            dir.path().join("discriminator.safetensors"),
+            dir.path().join("resume.safetensors"),
+        );
+        let mut first = BehaviorGan::new(tiny(1), Device::Cpu);
+        first.train(&data, false);
+        first.resume_file(&resume).write().unwrap();
+        first.save(&g).unwrap();
+        crate::gan::checkpoint::save_f16(&first.dvars, &d).unwrap();
+
+        // A new process's view: the f16 checkpoints, then the resume file if used.
+        let resumed = |file: Option<&std::path::Path>| {
+            let mut gan = BehaviorGan::new(tiny(1), Device::Cpu);
+            gan.load(&g).unwrap();
+            crate::gan::checkpoint::load(&gan.dvars, &d).unwrap();
+            gan.epochs_done = 1;
+            if let Some(f) = file {
+                gan.restore(ResumeFile::read(f).unwrap()).unwrap();
+            }
+            assert_eq!(gan.train(&data, false)[0].epoch, 2);
+            gan
+        };
+        let weights = |gan: &BehaviorGan| {
+            let mut w = crate::optim::weights(&gan.vars);
+            w.extend(crate::optim::weights(&gan.dvars));
+            w
+        };
+        let exact = resumed(Some(&resume));
+        assert_eq!(exact.g_opt.steps(), straight.g_opt.steps());
+        assert!(weights(&exact) == weights(&straight), "resumed run differs");
+        // From the f16 weights with fresh moments the run is another one: the test can fail.
+        assert!(weights(&resumed(None)) != weights(&straight));
     }
 }

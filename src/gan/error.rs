@@ -4,6 +4,7 @@
 use super::card::CardError;
 use super::checkpoint::CheckpointError;
 use crate::data::DataError;
+use crate::optim::ResumeError;
 use crate::plot::PlotError;
 use crate::text::tokenizer::TokenizerError;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     #[error(transparent)]
     Card(#[from] CardError),
     #[error(transparent)]

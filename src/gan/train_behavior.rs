@@ -7,7 +7,9 @@
 //!   users are drawn from (f16, one id per line, same order);
 //! - `sequence.json`: view / cart / purchase probabilities and gaps fitted on Taobao;
 //! - `card.json`: data files and checksums, config, seed, device, metrics, version;
-//! - `curve.png`: the training curve.
+//! - `curve.png`: the training curve;
+//! - `resume.safetensors`: f32 weights, optimizer moments and epochs done, which `--resume`
+//!   continues from exactly (not committed; see `crate::optim`).
 //!
 //! Items are split as in the cold-start protocol (80% warm, seed 42): the GAN trains on warm
 //! items only, and its metric is measured on the cold ones, which it never saw: the recall of
@@ -18,6 +20,7 @@ use super::card::{data_file, ModelCard, Run};
 use super::sequence::SequenceModel;
 use crate::data::{beauty, taobao};
 use crate::eval::coldstart::{Config, HybridMf, Split};
+use crate::optim::{ResumeFile, RESUME_FILE};
 use crate::plot::{self, Series};
 use crate::recommend::features::{hashed, Sparse};
 use crate::recommend::hybrid::ItemVector;
@@ -43,7 +46,7 @@ pub struct TrainBehavior {
     pub gan: GanConfig,
     /// Epochs of the recommender MF whose vectors the GAN learns to produce.
     pub mf_epochs: usize,
-    /// Continue from the generator in `out` instead of starting afresh.
+    /// Continue from the checkpoint in `out` (exactly when its resume file is there).
     pub resume: bool,
 }
 
@@ -93,9 +96,42 @@ fn write_users(dir: &Path, ids: &[String], vectors: &[f32], dim: usize) -> Resul
     Ok(())
 }
 
+/// The GAN to train: fresh, or with `--resume` the checkpoint in `opts.out`, exactly when its
+/// resume file is there; also the checkpoint's card and curve.
+fn start(
+    opts: &TrainBehavior,
+    device: tch::Device,
+) -> Result<(BehaviorGan, Option<ModelCard>, Vec<EpochLoss>), TrainError> {
+    let mut gan = BehaviorGan::new(opts.gan.clone(), device);
+    if !opts.resume {
+        return Ok((gan, None, Vec::new()));
+    }
+    let out = &opts.out;
+    gan.load(&out.join("generator.safetensors"))?;
+    let discriminator = out.join("discriminator.safetensors");
+    if discriminator.exists() {
+        super::checkpoint::load(&gan.dvars, &discriminator)?;
+    }
+    let card = ModelCard::read(&out.join("card.json"))?;
+    let curve: Vec<EpochLoss> = serde_json::from_value(card.run.curve.clone()).unwrap_or_default();
+    gan.epochs_done = curve.len();
+    if let Some(file) = ResumeFile::read_or_warn(&out.join(RESUME_FILE))? {
+        gan.restore(file)?;
+    }
+    Ok((gan, Some(card), curve))
+}
+
 pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainError> {
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(io(out))?;
+    // The checkpoint first, so that a bad one fails before minutes of MF training.
+    let device = crate::torch::device();
+    let (generator, discriminator) = (
+        out.join("generator.safetensors"),
+        out.join("discriminator.safetensors"),
+    );
+    let resume = out.join(RESUME_FILE);
+    let (mut gan, previous, mut curve) = start(opts, device)?;
     let data = crate::data::data_dir();
     let beauty_dir = data.join("beauty-5core");
     let taobao_dir = data.join("taobao-userbehavior-sample");
@@ -119,25 +155,6 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     let cold: Vec<u32> = (0..split.n_items as u32)
         .filter(|&i| split.cold[i as usize])
         .collect();
-
-    let device = crate::torch::device();
-    let mut gan = BehaviorGan::new(opts.gan.clone(), device);
-    let generator = out.join("generator.safetensors");
-    let previous = if opts.resume {
-        gan.load(&generator)?;
-        let d = out.join("discriminator.safetensors");
-        if d.exists() {
-            super::checkpoint::load(&gan.dvars, &d)?;
-        }
-        Some(ModelCard::read(&out.join("card.json"))?)
-    } else {
-        None
-    };
-    let mut curve: Vec<EpochLoss> = previous
-        .as_ref()
-        .and_then(|c| serde_json::from_value(c.run.curve.clone()).ok())
-        .unwrap_or_default();
-    let done = curve.len();
     let new = gan.train(
         &TrainData {
             users: &mf.users,
@@ -148,12 +165,11 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
         },
         progress,
     );
-    curve.extend(new.into_iter().map(|l| EpochLoss {
-        epoch: l.epoch + done,
-        ..l
-    }));
+    curve.extend(new);
+    // Before the f16 saves, which round the weights in memory.
+    gan.resume_file(&resume).write()?;
     gan.save(&generator)?;
-    super::checkpoint::save_f16(&gan.dvars, &out.join("discriminator.safetensors"))?;
+    super::checkpoint::save_f16(&gan.dvars, &discriminator)?;
 
     // Held-out quality: the cold items' real users (all their pairs, never trained on).
     let mut truth = vec![Vec::new(); split.n_items];

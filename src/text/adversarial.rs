@@ -5,7 +5,9 @@
 //! `mle_weight`) so that a short CPU run cannot collapse the language model.
 //!
 //! `warmstart train reviews-gan --from models/reviews` writes a checkpoint folder of the same
-//! layout (tokenizer and conditions copied), so `warmstart eval reviews` compares the two.
+//! layout (tokenizer and conditions copied), so `warmstart eval reviews` compares the two, plus
+//! `resume.safetensors` (f32 generator and discriminator, both optimizers, steps done): with
+//! `--resume` training continues from `--out` instead, exactly when that file is there.
 
 use super::corpus::ReviewCorpus;
 use super::eval_reviews::{load, Loaded};
@@ -13,11 +15,11 @@ use super::generator::Condition;
 use super::train_reviews::{splits, ReviewsError, FILES};
 use crate::gan::card::{data_file, ModelCard, Run};
 use crate::gan::checkpoint;
+use crate::optim::{seed_unit, Adam, Current, ResumeFile, RESUME_FILE};
 use crate::plot;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::path::PathBuf;
-use tch::nn::{self, Module, OptimizerConfig, RNN};
+use tch::nn::{self, Module, RNN};
 use tch::{Kind, Tensor};
 
 pub const NAME: &str = "review-gan";
@@ -34,6 +36,8 @@ pub struct AdversarialConfig {
     pub learning_rate: f64,
     pub mle_weight: f64,
     pub seed: u64,
+    /// Continue the adversarial training in `out` for `steps` more steps (`from` is not read).
+    pub resume: bool,
 }
 
 impl Default for AdversarialConfig {
@@ -48,6 +52,7 @@ impl Default for AdversarialConfig {
             learning_rate: 1e-4,
             mle_weight: 1.0,
             seed: 42,
+            resume: false,
         }
     }
 }
@@ -99,16 +104,30 @@ impl Discriminator {
     }
 }
 
+/// Steps an adversarial checkpoint has done: `metrics.steps` in cards written since `--resume`
+/// exists, the steps of their one run (`config.adversarial.steps`) in older ones.
+fn steps_done(card: &ModelCard) -> usize {
+    let steps = card.run.metrics["steps"].as_u64();
+    steps
+        .or(card.run.config["adversarial"]["steps"].as_u64())
+        .unwrap_or(0) as usize
+}
+
 pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, ReviewsError> {
     let device = crate::torch::device();
     tch::manual_seed(config.seed as i64);
+    let source = if config.resume {
+        &config.out
+    } else {
+        &config.from
+    };
     let Loaded {
         card: base,
         tokenizer: tok,
         conditions: cond,
         generator: g,
         vars: g_vars,
-    } = load(&config.from, device)?;
+    } = load(source, device)?;
     let corpus_kind = ReviewCorpus::of_card(&base);
     let corpus = corpus_kind.load()?;
     let [train_set, _, _] = splits(&corpus);
@@ -121,21 +140,37 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
         vocab,
         cond.classes.len() as i64,
     );
-    let mut g_opt = nn::Adam::default()
-        .build(&g_vars, config.learning_rate)
-        .expect("optimizer");
-    let mut d_opt = nn::Adam::default()
-        .build(&d_vars, config.learning_rate)
-        .expect("optimizer");
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut g_opt = Adam::new(&g_vars, config.learning_rate);
+    let mut d_opt = Adam::new(&d_vars, config.learning_rate);
+    let resume = config.out.join(RESUME_FILE);
+    let (mut curve, done) = if config.resume {
+        let curve = base.run.curve.as_array().cloned().unwrap_or_default();
+        (curve, steps_done(&base))
+    } else {
+        (Vec::new(), 0)
+    };
+    let (mut dl, mut gl, mut ml) = (0.0, 0.0, 0.0);
+    if config.resume {
+        if let Some(mut file) = ResumeFile::read_or_warn(&resume)? {
+            file.restore("generator", &g_vars, &mut g_opt, Current::F16Checkpoint)?;
+            // The discriminator has no f16 checkpoint: this file is its only copy.
+            file.restore("discriminator", &d_vars, &mut d_opt, Current::Fresh)?;
+            file.expect_counter("steps", done as u64, "the model card")?;
+            if let [d, g, m] = file.values("sums", 3)?[..] {
+                (dl, gl, ml) = (d, g, m);
+            }
+            file.finish()?;
+        }
+    }
     let bar = crate::observe::progress::bar(
         progress,
         config.steps as u64,
         "review GAN {bar:30} {pos}/{len} steps  {msg}",
     );
-    let mut curve = Vec::new();
-    let (mut dl, mut gl, mut ml) = (0.0, 0.0, 0.0);
-    for step in 1..=config.steps {
+    for step in done + 1..=done + config.steps {
+        // Batches and Gumbel noise of step k depend on (seed, k) only, so a resumed run draws
+        // what an uninterrupted one would have.
+        let mut rng = seed_unit(config.seed, step as u64 - 1);
         let idx: Vec<usize> = (0..config.batch)
             .map(|_| rng.random_range(0..train_set.len()))
             .collect();
@@ -195,9 +230,19 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
 
     let out = &config.out;
     std::fs::create_dir_all(out).map_err(crate::gan::error::io(out))?;
-    for f in ["tokenizer.json", "conditions.json"] {
-        std::fs::copy(config.from.join(f), out.join(f)).map_err(crate::gan::error::io(out))?;
+    if !config.resume {
+        for f in ["tokenizer.json", "conditions.json"] {
+            std::fs::copy(config.from.join(f), out.join(f)).map_err(crate::gan::error::io(out))?;
+        }
     }
+    let steps = done + config.steps;
+    // Before the f16 save, which rounds the generator in memory.
+    let mut file = ResumeFile::new(&resume);
+    file.add("generator", &g_vars, &g_opt);
+    file.add("discriminator", &d_vars, &d_opt);
+    file.set_counter("steps", steps as u64);
+    file.set_values("sums", &[dl, gl, ml]);
+    file.write()?;
     let weights = out.join("generator.safetensors");
     checkpoint::save_f16(&g_vars, &weights)?;
     plot::json_curve(
@@ -212,6 +257,11 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
             ("mle_nll", "generator, MLE NLL"),
         ],
     )?;
+    let initialised_from = if config.resume {
+        base.run.metrics["initialised_from"].clone()
+    } else {
+        base.version.clone().into()
+    };
     let card = ModelCard::issue(
         out,
         &weights,
@@ -226,10 +276,10 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
                 "generator": base.run.config["generator"],
                 "training": base.run.config["training"],
             }),
-            metrics: serde_json::json!({ "initialised_from": base.version }),
+            metrics: serde_json::json!({ "initialised_from": initialised_from, "steps": steps }),
             curve: serde_json::Value::Array(curve),
             files: FILES.map(String::from).into(),
-            resumed_from: None,
+            resumed_from: config.resume.then(|| base.version.clone()),
         },
     )?;
     Ok(card)

@@ -1,7 +1,9 @@
 //! `warmstart train reviews`: the review generator's vocabulary and its maximum-likelihood
 //! training on a review corpus's training split (by product; the clothing reviews by default), written as a checkpoint folder:
 //! `tokenizer.json`, `conditions.json` (the department and class vocabularies), `generator.safetensors`
-//! (f16), `card.json` and `curve.png` (training loss and held-out NLL per epoch).
+//! (f16), `card.json` and `curve.png` (training loss and held-out NLL per epoch), and
+//! `resume.safetensors` (f32 weights, Adam's moments, epochs done: what `--resume` continues from
+//! exactly; not committed).
 
 use super::corpus::ReviewCorpus;
 use super::generator::{Condition, GeneratorConfig, ReviewGenerator};
@@ -9,12 +11,13 @@ use super::tokenizer::ReviewTokenizer;
 use crate::data::clothing::{self, Review, Split};
 use crate::gan::card::{data_file, ModelCard, Run};
 use crate::gan::checkpoint;
+use crate::optim::{seed_for, Adam, Current, ResumeFile, RESUME_FILE};
 use crate::plot;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::Device;
 
 pub const NAME: &str = "review-generator";
@@ -191,6 +194,8 @@ pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsEr
     let config = generator_config(opts, tok.vocab_size(), &cond);
     let g = ReviewGenerator::new(&vars.root().sub("generator"), config.clone());
     let weights = out.join("generator.safetensors");
+    let resume = out.join(RESUME_FILE);
+    let mut opt = Adam::new(&vars, opts.learning_rate);
     let previous = if opts.resume {
         checkpoint::load(&vars, &weights)?;
         Some(ModelCard::read(&out.join("card.json"))?)
@@ -202,18 +207,24 @@ pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsEr
         .and_then(|c| c.run.curve.as_array().cloned())
         .unwrap_or_default();
     let done = curve.len();
-    let mut opt = nn::Adam::default()
-        .build(&vars, opts.learning_rate)
-        .expect("optimizer");
-    let mut rng = StdRng::seed_from_u64(opts.seed + done as u64);
+    if opts.resume {
+        if let Some(mut file) = ResumeFile::read_or_warn(&resume)? {
+            file.restore("generator", &vars, &mut opt, Current::F16Checkpoint)?;
+            file.expect_counter("epochs", done as u64, "the model card")?;
+            file.finish()?;
+        }
+    }
     let steps = train_set.len().div_ceil(opts.batch);
     let bar = crate::observe::progress::bar(
         progress,
         (opts.epochs * steps) as u64,
         "review generator (MLE) {bar:30} {pos}/{len} steps  {msg}",
     );
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
     for epoch in 1..=opts.epochs {
+        // Epoch k's order depends on (seed, k) only, so a resumed run shuffles as an
+        // uninterrupted one would have.
+        let mut rng = StdRng::seed_from_u64(seed_for(opts.seed, (done + epoch - 1) as u64));
+        let mut order: Vec<usize> = (0..train_set.len()).collect();
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0;
         for batch in order.chunks(opts.batch) {
@@ -235,6 +246,11 @@ pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsEr
         }));
     }
     bar.finish_and_clear();
+    // Before the f16 save, which rounds the weights in memory.
+    let mut file = ResumeFile::new(&resume);
+    file.add("generator", &vars, &opt);
+    file.set_counter("epochs", (done + opts.epochs) as u64);
+    file.write()?;
     checkpoint::save_f16(&vars, &weights)?;
     let val_nll = held_out_nll(&g, &tok, &cond, &val_set, &val_enc, device);
 
