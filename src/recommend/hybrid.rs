@@ -159,6 +159,20 @@ impl Hybrid {
 
     /// `cold[0]`, `cold[1]`: treat i, j as cold items (content only) in this step.
     fn step_opt(&mut self, u: usize, i: usize, j: usize, weight: f32, cold: [bool; 2]) -> f32 {
+        self.step_sides(u, i, j, weight, cold, false)
+    }
+
+    /// One BPR step; with `item_only` only the positive item learns (its embedding or its
+    /// features, and its bias): the user and the negative item stay where they were.
+    fn step_sides(
+        &mut self,
+        u: usize,
+        i: usize,
+        j: usize,
+        weight: f32,
+        cold: [bool; 2],
+        item_only: bool,
+    ) -> f32 {
         let dim = self.config.dim;
         let (lr, reg) = (
             self.config.learning_rate * weight,
@@ -171,14 +185,15 @@ impl Hybrid {
         let uu = self.users.row(u).to_vec();
         let x = dot(&uu, &vi) - dot(&uu, &vj) + self.item_bias[i] - self.item_bias[j];
         let g = 1.0 / (1.0 + x.exp());
-        {
+        if !item_only {
             let ur = self.users.row_mut(u);
             for f in 0..dim {
                 ur[f] += lr * (g * (vi[f] - vj[f]) - reg * uu[f]);
             }
         }
         let fallback = self.mode == ItemVector::Fallback;
-        for (item, sign, is_cold) in [(i, 1.0f32, cold[0]), (j, -1.0f32, cold[1])] {
+        let sides = [(i, 1.0f32, cold[0]), (j, -1.0f32, cold[1])];
+        for &(item, sign, is_cold) in &sides[..if item_only { 1 } else { 2 }] {
             if fallback {
                 // Content-only negatives teach the user, not the tower: the tower follows the
                 // warm embeddings by regression.
@@ -234,6 +249,24 @@ impl Hybrid {
             p > 0.0 && rng.random::<f32>() < p,
         ];
         self.step_opt(u, i, j as usize, weight, cold)
+    }
+
+    /// A step from synthetic evidence: generated users are evidence about the new item, not
+    /// about the real users they were drawn as, so only the item moves towards them; in Fallback
+    /// mode the tower does not learn from it either. The cold-start table's "GAN synthetic
+    /// behaviour, cold items only" row measures this against moving everything.
+    pub fn observe_item_only(
+        &mut self,
+        u: usize,
+        i: usize,
+        weight: f32,
+        negatives: &[u32],
+        seen: impl Fn(u32) -> bool,
+        rng: &mut impl Rng,
+    ) -> f32 {
+        let j = sample_negative(i, negatives, seen, rng);
+        self.warm_up(i);
+        self.step_sides(u, i, j as usize, weight, [false, false], true)
     }
 }
 
