@@ -248,6 +248,20 @@ async fn a_restart_from_the_snapshot_neither_loses_nor_repeats_events() {
     );
 }
 
+/// An `Online` model fed the accepted products, then the enriched events, each topic in order as
+/// the broker holds it; and how many enriched events there were.
+fn in_process_model(topics: &Topics) -> (Online, usize) {
+    let mut model = Online::new(Default::default());
+    for r in read_all(&topics.accepted) {
+        model.apply_product(&serde_json::from_slice(&r.payload).unwrap());
+    }
+    let enriched = read_all(&topics.enriched);
+    for r in &enriched {
+        model.apply(&serde_json::from_slice(&r.payload).unwrap());
+    }
+    (model, enriched.len())
+}
+
 /// Top-k lists from the service and from an in-process model: same items in the same order,
 /// scores equal up to JSON's float printing.
 fn assert_same_answers(addr: &str, path: &str, expected: &[(String, f32)]) {
@@ -298,15 +312,8 @@ async fn the_service_answers_like_the_in_process_model_on_the_same_events() {
     wait_applied(&addr, behavior.len() as f64);
 
     // The in-process model, fed what the service consumed, read back from the broker.
-    let mut model = warmstart::recommend::online::Online::new(Default::default());
-    for r in read_all(&topics.accepted) {
-        model.apply_product(&serde_json::from_slice(&r.payload).unwrap());
-    }
-    let enriched = read_all(&topics.enriched);
-    assert_eq!(enriched.len(), behavior.len(), "every event enriched once");
-    for r in &enriched {
-        model.apply(&serde_json::from_slice(&r.payload).unwrap());
-    }
+    let (model, enriched) = in_process_model(topics);
+    assert_eq!(enriched, behavior.len(), "every event enriched once");
 
     let mut users: Vec<String> = behavior
         .iter()
@@ -539,13 +546,7 @@ async fn a_recommender_killed_and_restarted_from_its_snapshot_ends_like_an_unint
     );
 
     // The uninterrupted run: an in-process model fed what the broker holds, in topic order.
-    let mut model = Online::new(Default::default());
-    for r in read_all(&topics.accepted) {
-        model.apply_product(&serde_json::from_slice(&r.payload).unwrap());
-    }
-    for r in read_all(&topics.enriched) {
-        model.apply(&serde_json::from_slice(&r.payload).unwrap());
-    }
+    let (model, _) = in_process_model(&topics);
 
     // The gauges follow the model once a second, when no snapshot is being written.
     let gauges = || {

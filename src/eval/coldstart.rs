@@ -453,7 +453,15 @@ impl HybridMf {
             progress,
             &mut rng,
             |u, i, warm, seen, rng| {
-                m.observe(u, i, 1.0, warm, |j| seen.binary_search(&j).is_ok(), rng)
+                m.observe(
+                    u,
+                    i,
+                    1.0,
+                    warm,
+                    |j| seen.binary_search(&j).is_ok(),
+                    rng,
+                    false,
+                )
             },
         );
         let dim = config.bpr.dim;

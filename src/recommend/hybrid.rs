@@ -235,8 +235,17 @@ impl Hybrid {
         negatives: &[u32],
         seen: impl Fn(u32) -> bool,
         rng: &mut impl Rng,
+        item_only: bool,
     ) -> f32 {
         let j = sample_negative(i, negatives, seen, rng);
+        if item_only {
+            // Synthetic evidence: generated users are evidence about the new item, not about
+            // the real users they were drawn as, so only the item moves towards them; in
+            // Fallback mode the tower does not learn from it either. The cold-start table's
+            // "GAN synthetic behaviour, cold items only" row measures this against moving all.
+            self.warm_up(i);
+            return self.step_sides(u, i, j as usize, weight, [false, false], true);
+        }
         if self.mode == ItemVector::Fallback {
             self.warm_up(i);
             let loss = self.step_opt(u, i, j as usize, weight, [false, false]);
@@ -249,24 +258,6 @@ impl Hybrid {
             p > 0.0 && rng.random::<f32>() < p,
         ];
         self.step_opt(u, i, j as usize, weight, cold)
-    }
-
-    /// A step from synthetic evidence: generated users are evidence about the new item, not
-    /// about the real users they were drawn as, so only the item moves towards them; in Fallback
-    /// mode the tower does not learn from it either. The cold-start table's "GAN synthetic
-    /// behaviour, cold items only" row measures this against moving everything.
-    pub fn observe_item_only(
-        &mut self,
-        u: usize,
-        i: usize,
-        weight: f32,
-        negatives: &[u32],
-        seen: impl Fn(u32) -> bool,
-        rng: &mut impl Rng,
-    ) -> f32 {
-        let j = sample_negative(i, negatives, seen, rng);
-        self.warm_up(i);
-        self.step_sides(u, i, j as usize, weight, [false, false], true)
     }
 }
 

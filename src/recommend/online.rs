@@ -273,15 +273,10 @@ impl Online {
             let (u, i) = (u as usize, i as usize);
             let seen = std::mem::take(&mut self.seen[u]);
             let is_seen = |j| seen.binary_search(&j).is_ok();
-            if e.origin == Origin::Synthetic && !self.config.synthetic_moves_users {
-                let rng = &mut self.rng;
-                self.model
-                    .observe_item_only(u, i, weight, &self.all_items, is_seen, rng);
-            } else {
-                let rng = &mut self.rng;
-                self.model
-                    .observe(u, i, weight, &self.all_items, is_seen, rng);
-            }
+            let item_only = e.origin == Origin::Synthetic && !self.config.synthetic_moves_users;
+            let rng = &mut self.rng;
+            self.model
+                .observe(u, i, weight, &self.all_items, is_seen, rng, item_only);
             self.seen[u] = seen;
             self.refresh_vector(i);
         }
