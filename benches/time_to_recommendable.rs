@@ -29,8 +29,11 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
+/// Per new item: when its first synthetic event arrived, and its synthetic users so far.
+type Arrivals = Arc<Mutex<HashMap<String, (Instant, HashSet<String>)>>>;
+
 /// Synthetic users per new item as they appear on the behaviour topic, with the arrival time.
-fn watch_users(topic: String, users: Arc<Mutex<HashMap<String, (Instant, HashSet<String>)>>>) {
+fn watch_users(topic: String, users: Arrivals) {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     // Assigned, not subscribed: no group join, so it reads from the first record on.

@@ -3,6 +3,7 @@
 //!   (Beauty, then Taobao) plus 1,000 bad records, and restarted each time;
 //! - two, then three instances share a group mid-stream, and one of them is SIGKILLed (its
 //!   partitions move to the others after the session timeout).
+//!
 //! A `read_committed` reader then finds every input event on the enriched topic exactly once (and
 //! every bad record on the dead-letter topic exactly once).
 

@@ -66,14 +66,14 @@ async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
                 .insert(b.item_id.clone());
         }
     }
-    publish_behavior(&topics, &stream);
+    publish_behavior(topics, &stream);
 
-    wait_applied(&addr, 3000.0);
-    assert_eq!(http_get(&addr, "/readyz").0, 200);
+    wait_applied(addr, 3000.0);
+    assert_eq!(http_get(addr, "/readyz").0, 200);
 
     // A known user: 20 items, none of which the user already has.
     let (user, seen) = history.iter().max_by_key(|(_, s)| s.len()).unwrap();
-    let (status, body) = http_get(&addr, &format!("/v1/recommendations/{user}?k=20"));
+    let (status, body) = http_get(addr, &format!("/v1/recommendations/{user}?k=20"));
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let items: Vec<&str> = v["items"]
@@ -88,7 +88,7 @@ async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
         "recommended an item the user has"
     );
     // Unknown users get popular and fresh items, never an error; bad k is a 400.
-    let (status, body) = http_get(&addr, "/v1/recommendations/someone-new?k=5");
+    let (status, body) = http_get(addr, "/v1/recommendations/someone-new?k=5");
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"]
@@ -97,8 +97,8 @@ async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
             .len(),
         5
     );
-    assert_eq!(http_get(&addr, "/v1/recommendations/u?k=0").0, 400);
-    assert_eq!(http_get(&addr, "/v1/items/no-such-item/similar").0, 404);
+    assert_eq!(http_get(addr, "/v1/recommendations/u?k=0").0, 400);
+    assert_eq!(http_get(addr, "/v1/items/no-such-item/similar").0, 404);
 
     // A new product published now is served by /similar once it went through the pipeline.
     let product = warmstart::events::ProductEvent {
@@ -124,7 +124,7 @@ async fn the_recommender_learns_from_the_stream_and_serves_new_products() {
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = http_get(&addr, "/v1/items/NEW-PRODUCT-1/similar?k=5");
+        let (status, body) = http_get(addr, "/v1/items/NEW-PRODUCT-1/similar?k=5");
         if status == 200 {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["items"].as_array().unwrap().len(), 5);
@@ -302,14 +302,14 @@ async fn the_service_answers_like_the_in_process_model_on_the_same_events() {
     let (products, behavior): (Vec<StreamEvent>, Vec<StreamEvent>) = stream
         .into_iter()
         .partition(|e| matches!(e, StreamEvent::Product(_)));
-    publish_behavior(&topics, &products);
+    publish_behavior(topics, &products);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&addr, "warmstart_recommender_items") < products.len() as f64 {
+    while metric(addr, "warmstart_recommender_items") < products.len() as f64 {
         assert!(Instant::now() < deadline, "products never applied");
         std::thread::sleep(Duration::from_millis(100));
     }
-    publish_behavior(&topics, &behavior);
-    wait_applied(&addr, behavior.len() as f64);
+    publish_behavior(topics, &behavior);
+    wait_applied(addr, behavior.len() as f64);
 
     // The in-process model, fed what the service consumed, read back from the broker.
     let (model, enriched) = in_process_model(topics);
@@ -326,13 +326,13 @@ async fn the_service_answers_like_the_in_process_model_on_the_same_events() {
     users.dedup();
     for user in users.iter().step_by(users.len() / 40) {
         assert_same_answers(
-            &addr,
+            addr,
             &format!("/v1/recommendations/{user}?k=20"),
             &model.recommend(user, 20),
         );
     }
     assert_same_answers(
-        &addr,
+        addr,
         "/v1/recommendations/a-user-never-seen?k=10",
         &model.recommend("a-user-never-seen", 10),
     );
@@ -341,7 +341,7 @@ async fn the_service_answers_like_the_in_process_model_on_the_same_events() {
             unreachable!()
         };
         assert_same_answers(
-            &addr,
+            addr,
             &format!("/v1/items/{}/similar?k=10", p.item_id),
             &model.similar(&p.item_id, 10).unwrap(),
         );

@@ -227,7 +227,7 @@ impl GenerationConfig {
         if self.user_window_ms == 0 {
             return Err(invalid("user_window_ms", "must be at least 1"));
         }
-        if !(self.user_temperature > 0.0) {
+        if self.user_temperature.is_nan() || self.user_temperature <= 0.0 {
             return Err(invalid("user_temperature", "must be above 0"));
         }
         if !(self.temperature > 0.0 && self.temperature <= 10.0) {

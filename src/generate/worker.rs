@@ -79,7 +79,7 @@ impl<T: Send + 'static> Handle<T> {
         match self.tx.try_send(Msg::Job(job)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(m)) => {
-                tokio::task::block_in_place(|| self.tx.send(m)).map_err(|_| Stopped)
+                tokio::task::block_in_place(|| self.tx.send(m).map_err(|_| Stopped))
             }
             Err(TrySendError::Disconnected(_)) => Err(Stopped),
         }
@@ -90,10 +90,10 @@ impl<T: Send + 'static> Handle<T> {
     pub async fn reload(&self) -> Result<Versions, String> {
         let (tx, rx) = oneshot::channel();
         let sender = self.tx.clone();
-        tokio::task::spawn_blocking(move || sender.send(Msg::Reload(tx)))
+        tokio::task::spawn_blocking(move || sender.send(Msg::Reload(tx)).map_err(|_| Stopped))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|_| Stopped.to_string())?;
+            .map_err(|e| e.to_string())?;
         rx.await.map_err(|_| Stopped.to_string())?
     }
 }

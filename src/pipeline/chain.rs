@@ -73,7 +73,7 @@ impl Chain {
         self.current.push(record);
         self.ran = 0;
         self.counter = self.counter.wrapping_add(1);
-        self.sampled = self.counter % TIMING_SAMPLE == 0;
+        self.sampled = self.counter.is_multiple_of(TIMING_SAMPLE);
         for (i, stage) in self.stages.iter_mut().enumerate() {
             self.ran = i + 1;
             let started = self.sampled.then(Instant::now);

@@ -227,6 +227,9 @@ impl Hybrid {
 
     /// One step for an observed interaction with a uniformly drawn negative from `negatives`
     /// that `seen` rejects up to eight times.
+    // The arguments are one BPR step's inputs, passed straight through from the two callers
+    // (the live recommender and the evaluation); a struct would be built only to be taken apart.
+    #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
         u: usize,

@@ -281,7 +281,7 @@ impl Online {
             self.refresh_vector(i);
         }
         self.events += 1;
-        if self.events % self.config.refresh_every == 0 {
+        if self.events.is_multiple_of(self.config.refresh_every) {
             self.refresh_all();
         }
         self.newest_ts = self.newest_ts.max(e.ts);

@@ -148,6 +148,8 @@ fn bad_request(msg: String) -> Response {
         .into_response()
 }
 
+// The error is the HTTP answer itself, built only for a bad request.
+#[allow(clippy::result_large_err)]
 fn check(id: &str, k: Option<usize>) -> Result<usize, Response> {
     if id.is_empty() || id.len() > 256 {
         return Err(bad_request("ids are 1 to 256 bytes".into()));

@@ -74,8 +74,9 @@ mod tests {
     fn fitting_lowers_the_error_and_generalises_through_shared_features() {
         let mut rng = StdRng::seed_from_u64(3);
         let mut t = Tower::new(2);
-        let a: Sparse = vec![(1, 0.7071), (2, 0.7071)];
-        let b: Sparse = vec![(1, 0.7071), (3, 0.7071)];
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let a: Sparse = vec![(1, h), (2, h)];
+        let b: Sparse = vec![(1, h), (3, h)];
         let (ta, tb) = ([1.0f32, 0.0], [1.0f32, 0.5]);
         let data = [(&a, &ta[..]), (&b, &tb[..])];
         let first = t.fit(&data, 1, 0.5, 0.0, &mut rng);
