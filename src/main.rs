@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use warmstart::observe::{self, logging::LogFormat, Metrics};
 use warmstart::pipeline::runner::Pipeline;
 use warmstart::topology::Topology;
@@ -268,7 +268,7 @@ enum EvalCommand {
     },
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Topology> {
+fn load(path: &Path) -> anyhow::Result<Topology> {
     Topology::load(path).with_context(|| format!("invalid topology {}", path.display()))
 }
 
@@ -687,10 +687,22 @@ async fn main() -> anyhow::Result<()> {
                 }
                 with_content.push(m);
             }
+            let mut transfer = warmstart::eval::transfer::NeighbourTransfer::fit(&split);
+            for (lambda, row) in transfer.tune(&split, &warmstart::eval::transfer::LAMBDA_GRID) {
+                eprintln!(
+                    "validation {:<34} lambda {lambda:>5}: cold NDCG@20 {:.4}",
+                    transfer.name(),
+                    row.cold.ndcg
+                );
+                tuning.push(
+                    serde_json::json!({"model": transfer.name(), "lambda": lambda, "validation": row}),
+                );
+            }
             let mut models: Vec<Box<dyn Scorer>> = vec![
                 Box::new(Random { seed }),
                 Box::new(Popularity::fit(&split)),
                 Box::new(ContentKnn::fit(&split)),
+                Box::new(transfer),
                 Box::new(mf),
                 Box::new(hybrid),
                 Box::new(online),

@@ -2,6 +2,7 @@
 //!
 //! - [`augmented`]: the cold-start table's GAN-augmented row (synthetic behaviour for cold items).
 //! - [`coldstart`]: the GAR / ALDI cold-start protocol (cold, warm and hybrid item settings).
+//! - [`transfer`]: content-KNN plus the content neighbours' co-occurrence (a cold-start reference).
 //! - [`sequential`]: next-item leave-one-out with full ranking (S3-Rec / ICLRec protocol).
 //! - [`prequential`]: predict-then-update over the last 10% of the stream (eALS protocol).
 //! - [`weighted`]: a factorised model plus the content match, weighted on the validation split.
@@ -13,4 +14,5 @@ pub mod metrics;
 pub mod prequential;
 pub mod rank;
 pub mod sequential;
+pub mod transfer;
 pub mod weighted;

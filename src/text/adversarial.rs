@@ -245,18 +245,23 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
     file.write()?;
     let weights = out.join("generator.safetensors");
     checkpoint::save_f16(&g_vars, &weights)?;
-    plot::json_curve(
-        &out.join("curve.png"),
-        "review generator, adversarial stage (relativistic loss + MLE)",
-        "step",
-        "mean loss over 25 steps",
-        &curve,
-        &[
-            ("discriminator", "discriminator"),
-            ("generator_adversarial", "generator, adversarial"),
-            ("mle_nll", "generator, MLE NLL"),
-        ],
-    )?;
+    // The curve has a point per 25 steps; a shorter run has nothing to draw.
+    if curve.is_empty() {
+        tracing::warn!(steps, "fewer than 25 steps: no curve.png");
+    } else {
+        plot::json_curve(
+            &out.join("curve.png"),
+            "review generator, adversarial stage (relativistic loss + MLE)",
+            "step",
+            "mean loss over 25 steps",
+            &curve,
+            &[
+                ("discriminator", "discriminator"),
+                ("generator_adversarial", "generator, adversarial"),
+                ("mle_nll", "generator, MLE NLL"),
+            ],
+        )?;
+    }
     let initialised_from = if config.resume {
         base.run.metrics["initialised_from"].clone()
     } else {
