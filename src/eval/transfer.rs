@@ -8,8 +8,8 @@
 //!
 //! where `content` is content-KNN's score (the TF-IDF match with the user's history) and `cf` is
 //! item-based collaborative filtering on the warm training pairs (the user's own items count 1,
-//! others their co-occurrence cosine with the user's items). It bounds what collaborative transfer
-//! from content adds on a data set, and so tells whether a generator falls short of it.
+//! others their co-occurrence cosine with the user's items). It measures what plain collaborative
+//! transfer from content adds on a data set: a yardstick for the generator, not a proven bound.
 
 use super::coldstart::{validate, Row, Scorer, Split};
 use crate::recommend::features::{Sparse, Tfidf, BUCKETS};
