@@ -172,8 +172,8 @@ impl Scorer for Popularity {
 /// Content-KNN: an item's score is the cosine of its TF-IDF content vector with the sum of the
 /// vectors of the user's training items (the mean similarity to the history, up to a factor).
 pub struct ContentKnn {
-    vectors: Vec<Sparse>,
-    train: Vec<Vec<u32>>,
+    pub(super) vectors: Vec<Sparse>,
+    pub(super) train: Vec<Vec<u32>>,
 }
 
 impl ContentKnn {
@@ -346,6 +346,30 @@ fn by_user(pairs: &[(u32, u32)], n_users: usize) -> Vec<HashSet<u32>> {
         by[u as usize].insert(i);
     }
     by
+}
+
+/// Sets each weight of `grid` on `model` (through `set`), evaluates it on the validation pairs and
+/// leaves the weight with the best `score` of its row set. Returns the validation row of every
+/// candidate. Weights are chosen on validation pairs only, never on the test pairs.
+pub fn tune_on_validation<S: Scorer>(
+    split: &Split,
+    model: &mut S,
+    grid: &[f32],
+    set: impl Fn(&mut S, f32),
+    score: impl Fn(&Row) -> f64,
+) -> Vec<(f32, Row)> {
+    let mut tried = Vec::new();
+    for &w in grid {
+        set(model, w);
+        tried.push((w, validate(split, model)));
+    }
+    let best = tried
+        .iter()
+        .max_by(|a, b| score(&a.1).total_cmp(&score(&b.1)))
+        .map(|t| t.0)
+        .unwrap_or(0.0);
+    set(model, best);
+    tried
 }
 
 /// Evaluates `model` in the three settings on the test pairs.

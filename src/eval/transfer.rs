@@ -11,8 +11,8 @@
 //! others their co-occurrence cosine with the user's items). It measures what plain collaborative
 //! transfer from content adds on a data set: a yardstick for the generator, not a proven bound.
 
-use super::coldstart::{validate, Row, Scorer, Split};
-use crate::recommend::features::{Sparse, Tfidf, BUCKETS};
+use super::coldstart::{tune_on_validation, ContentKnn, Row, Scorer, Split};
+use crate::recommend::features::{Sparse, BUCKETS};
 use std::collections::HashMap;
 
 /// Content neighbours per item.
@@ -21,8 +21,8 @@ pub const NEIGHBOURS: usize = 5;
 pub const LAMBDA_GRID: [f32; 5] = [0.0, 0.25, 0.5, 1.0, 2.0];
 
 pub struct NeighbourTransfer {
-    vectors: Vec<Sparse>,
-    train: Vec<Vec<u32>>,
+    /// The content term, and the TF-IDF vectors and training histories the rest reads.
+    content: ContentKnn,
     /// Each item's nearest warm items by content, with their cosine (itself excluded).
     neighbours: Vec<Vec<(u32, f32)>>,
     /// Co-occurrence cosine between warm items in the training pairs.
@@ -32,14 +32,11 @@ pub struct NeighbourTransfer {
 
 impl NeighbourTransfer {
     pub fn fit(split: &Split) -> Self {
-        let tfidf = Tfidf::fit(&split.features);
-        let vectors: Vec<Sparse> = split.features.iter().map(|f| tfidf.vector(f)).collect();
-        let train = split.train_by_user();
+        let content = ContentKnn::fit(split);
         NeighbourTransfer {
-            neighbours: content_neighbours(&vectors, &split.cold, NEIGHBOURS),
-            cooccurrence: cooccurrence(&train, split.n_items),
-            vectors,
-            train,
+            neighbours: content_neighbours(&content.vectors, &split.cold, NEIGHBOURS),
+            cooccurrence: cooccurrence(&content.train, split.n_items),
+            content,
             lambda: 1.0,
         }
     }
@@ -47,17 +44,7 @@ impl NeighbourTransfer {
     /// Tries each weight of `grid` on the validation pairs and keeps the best cold NDCG@20 (the
     /// setting this reference is for). Returns the validation row of every candidate.
     pub fn tune(&mut self, split: &Split, grid: &[f32]) -> Vec<(f32, Row)> {
-        let mut tried = Vec::new();
-        for &lambda in grid {
-            self.lambda = lambda;
-            tried.push((lambda, validate(split, self)));
-        }
-        self.lambda = tried
-            .iter()
-            .max_by(|a, b| a.1.cold.ndcg.total_cmp(&b.1.cold.ndcg))
-            .map(|t| t.0)
-            .unwrap_or(0.0);
-        tried
+        tune_on_validation(split, self, grid, |m, l| m.lambda = l, |r| r.cold.ndcg)
     }
 }
 
@@ -123,28 +110,17 @@ impl Scorer for NeighbourTransfer {
     }
 
     fn scores(&self, user: u32, out: &mut [f32]) {
-        let history = &self.train[user as usize];
-        let mut profile = vec![0.0f32; BUCKETS];
+        self.content.scores(user, out);
         let mut cf = vec![0.0f32; out.len()];
-        for &j in history {
-            for &(b, w) in &self.vectors[j as usize] {
-                profile[b as usize] += w;
-            }
+        for &j in &self.content.train[user as usize] {
             cf[j as usize] += 1.0;
             for (&l, &c) in &self.cooccurrence[j as usize] {
                 cf[l as usize] += c;
             }
         }
-        for (i, s) in out.iter_mut().enumerate() {
-            let content: f32 = self.vectors[i]
-                .iter()
-                .map(|&(b, w)| w * profile[b as usize])
-                .sum();
-            let transfer: f32 = self.neighbours[i]
-                .iter()
-                .map(|&(j, sim)| sim * cf[j as usize])
-                .sum();
-            *s = content + self.lambda * transfer;
+        for (s, near) in out.iter_mut().zip(&self.neighbours) {
+            let transfer: f32 = near.iter().map(|&(j, sim)| sim * cf[j as usize]).sum();
+            *s += self.lambda * transfer;
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `beta` times the content match (see `recommend::content`), with `beta` chosen on the
 //! validation split, never on the test split.
 
-use super::coldstart::{validate, Factorised, Row, Scorer, Split};
+use super::coldstart::{tune_on_validation, Factorised, Row, Scorer, Split};
 use crate::recommend::content::{ContentMatch, Profile};
 use crate::recommend::features::hashed;
 use std::cell::RefCell;
@@ -40,18 +40,13 @@ impl WithContent {
     /// NDCG@20 (the setting a live service is in: new and old items ranked together). Returns
     /// the validation row of every candidate.
     pub fn tune(&mut self, split: &Split, grid: &[f32]) -> Vec<(f32, Row)> {
-        let mut tried = Vec::new();
-        for &beta in grid {
-            self.beta = beta;
-            tried.push((beta, validate(split, self)));
-        }
-        let best = tried
-            .iter()
-            .max_by(|a, b| a.1.hybrid.ndcg.total_cmp(&b.1.hybrid.ndcg))
-            .map(|t| t.0)
-            .unwrap_or(0.0);
-        self.beta = best;
-        tried
+        tune_on_validation(
+            split,
+            self,
+            grid,
+            |m, beta| m.beta = beta,
+            |r| r.hybrid.ndcg,
+        )
     }
 }
 
