@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use warmstart::events::EnrichedEvent;
 
 fn kafka(action: &str) {
@@ -18,15 +18,21 @@ fn kafka(action: &str) {
     assert!(status.success(), "scripts/kafka {action} failed");
 }
 
-fn wait_ready(addr: &str, want: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if http_get_ok(addr, "/readyz").is_some() && http_get(addr, "/readyz").0 == want {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
+/// Waits until `/readyz` answers `want`, asserting on every poll that the pipeline still runs.
+fn wait_ready(pipeline: &mut Proc, addr: &str, want: u16, timeout: Duration) -> bool {
+    poll_until(timeout, || {
+        assert_running(pipeline);
+        (http_get_ok(addr, "/readyz").is_some() && http_get(addr, "/readyz").0 == want)
+            .then_some(())
+    })
+    .is_some()
+}
+
+fn assert_running(pipeline: &mut Proc) {
+    assert!(
+        pipeline.try_wait().unwrap().is_none(),
+        "the pipeline exited while the broker was away"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,27 +46,39 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_readiness_follows_the_bro
     let addr = format!("127.0.0.1:{}", free_port());
     let mut pipeline = spawn_pipeline(&topology, &addr);
     assert!(
-        wait_ready(&addr, 200, Duration::from_secs(60)),
+        wait_ready(&mut pipeline, &addr, 200, Duration::from_secs(60)),
         "never ready"
     );
     let producer = produce_slowly(topics.behavior.clone(), events.clone(), 8_000);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&addr, "warmstart_records_out_total") < 10_000.0 {
-        assert!(Instant::now() < deadline, "no progress before the restart");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        wait_for_metric(
+            &addr,
+            "warmstart_records_out_total",
+            10_000.0,
+            Duration::from_secs(60)
+        ) >= 10_000.0,
+        "no progress before the restart"
+    );
 
     kafka("stop");
-    let went_unready = wait_ready(&addr, 503, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        pipeline.try_wait().unwrap().is_none(),
-        "the pipeline exited while the broker was away"
-    );
+    let went_unready = wait_ready(&mut pipeline, &addr, 503, Duration::from_secs(60));
+    // Going unready is the first broker error; the pipeline must also survive the ones that
+    // keep coming while the broker is away (librdkafka reports every failed reconnect), so the
+    // broker stays away until it has handled more of them.
+    let errors = metric(&addr, "warmstart_kafka_errors_total");
+    let errors_while_away = poll_until(Duration::from_secs(60), || {
+        assert_running(&mut pipeline);
+        (metric(&addr, "warmstart_kafka_errors_total") >= errors + 5.0).then_some(())
+    });
+    assert_running(&mut pipeline);
     kafka("start");
     assert!(went_unready, "/readyz stayed 200 while the broker was away");
     assert!(
-        wait_ready(&addr, 200, Duration::from_secs(120)),
+        errors_while_away.is_some(),
+        "no further Kafka errors reported while the broker was away"
+    );
+    assert!(
+        wait_ready(&mut pipeline, &addr, 200, Duration::from_secs(120)),
         "not ready again after the restart"
     );
 

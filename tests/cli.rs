@@ -1,7 +1,13 @@
 //! The command line: bad topologies fail at start naming the field, secrets stay out of the logs,
 //! and the demo (the main job) runs end to end.
 
-use std::process::Command;
+mod common;
+
+use common::{wait_until, Proc};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 fn warmstart(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warmstart"))
@@ -116,22 +122,59 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warmstart"))
-        .args([
-            "run",
-            "--http-listen",
-            &format!("127.0.0.1:{port}"),
-            "--topology",
-        ])
-        .arg(&topo)
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Not `common::spawn_warmstart`: this test reads what the run logs, in the default format,
+    // at debug level.
+    let mut child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args([
+                "run",
+                "--http-listen",
+                &format!("127.0.0.1:{port}"),
+                "--topology",
+            ])
+            .arg(&topo)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let logs = Arc::new(Mutex::new(String::new()));
+    let readers: Vec<_> = [
+        Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stdout.take().unwrap()),
+    ]
+    .into_iter()
+    .map(|mut pipe| {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                logs.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    })
+    .collect();
+    // The HTTP server starts before the clients. A broker thread logging about the unreachable
+    // broker means a client exists: its settings were logged just before it was created, and a
+    // librdkafka without SASL/SSL would have refused to create it.
+    wait_until(
+        "the run's Kafka clients to try the broker",
+        Duration::from_secs(60),
+        || {
+            let exited = child.try_wait().unwrap().is_some();
+            (exited || logs.lock().unwrap().contains("127.0.0.1:1/bootstrap")).then_some(())
+        },
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run exited: {}",
+        logs.lock().unwrap()
+    );
     let metrics = {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
             .unwrap();
@@ -139,15 +182,16 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics()
         s.read_to_string(&mut body).unwrap();
         body
     };
-    let _ = child.kill();
+    drop(child); // killed: the readers see the end of the pipes
+    for r in readers {
+        r.join().unwrap();
+    }
     assert!(metrics.contains("warmstart_build_info"), "{metrics}");
     assert!(
         !metrics.contains(secret),
         "the password leaked into /metrics"
     );
-    let out = child.wait_with_output().unwrap();
-    let logs =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let logs = logs.lock().unwrap().clone();
     assert!(
         logs.contains("security.protocol=SASL_SSL"),
         "settings reach the clients: {logs}"

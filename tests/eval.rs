@@ -113,17 +113,31 @@ fn content_models_beat_random_on_a_catalogue_with_a_brand_signal() {
             random.cold
         );
         assert!(hybrid.warm.ndcg > random.warm.ndcg, "{mode:?}");
-        // The content match on top, weighted on validation, is no worse there than either part.
-        let mut with = WithContent::new(&split, fitted, 0.0);
-        let tried = with.tune(&split, &[0.0, 4.0, 16.0, 1e6]);
-        let best = tried
+        // The content match on top, weighted on validation: the tuner keeps the weight that is
+        // best on the validation pairs, checked against models built apart at each weight.
+        let grid = [0.0, 4.0, 16.0, 1e6];
+        let mut with = WithContent::new(&split, fitted.clone(), 0.0);
+        with.tune(&split, &grid);
+        let apart: Vec<(f32, f64)> = grid
             .iter()
-            .find(|t| t.0 == with.beta)
-            .unwrap()
-            .1
-            .hybrid
-            .ndcg;
-        assert!(tried.iter().all(|t| t.1.hybrid.ndcg <= best), "{mode:?}");
+            .map(|&beta| {
+                let m = WithContent::new(&split, fitted.clone(), beta);
+                (beta, validate(&split, &m).hybrid.ndcg)
+            })
+            .collect();
+        let best = apart
+            .iter()
+            .cloned()
+            .fold((f32::NAN, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+        assert!(
+            apart.iter().any(|a| a.1 != best.1),
+            "{mode:?}: every weight scores the same, the check could not fail: {apart:?}"
+        );
+        assert_eq!(
+            with.beta, best.0,
+            "{mode:?}: tuner chose {}, validation {apart:?}",
+            with.beta
+        );
     }
 }
 
@@ -145,10 +159,82 @@ fn leave_one_out_holds_out_each_users_last_item() {
 }
 
 #[test]
-fn prequential_scores_only_the_tail_and_learns_from_it() {
+fn prequential_scores_only_the_tail() {
     let r =
         warmstart::eval::prequential::evaluate(&stream(), Default::default(), 0.9, 2, 1.0, false);
     // 1,200 interactions, the last 120 after the cut; none repeats a user's item here.
     assert_eq!(r.events, 120);
     assert!((0.0..=1.0).contains(&r.hr10) && r.ndcg10 <= r.hr10);
+}
+
+#[test]
+fn prequential_learns_from_each_scored_event() {
+    use warmstart::events::EnrichedEvent;
+    use warmstart::recommend::online::Online;
+    // The history, then a product launched after it that 40 of its shoppers buy one after
+    // another: only a model that learns from each scored event sees it become popular.
+    let mut s = stream();
+    let history = s.len();
+    s.push(StreamEvent::Product(ProductEvent {
+        item_id: "hot".into(),
+        ts: 2,
+        title: "a new product".into(),
+        category: vec!["Beauty".into()],
+        brand: Some("newbrand".into()),
+        price: None,
+        description: None,
+        attributes: BTreeMap::new(),
+    }));
+    let shopper = |n: usize| BehaviorEvent {
+        event_id: format!("hot-{n}"),
+        user_id: format!("u{}", n * 5),
+        item_id: "hot".into(),
+        kind: BehaviorKind::Purchase,
+        ts: 3 + n as i64,
+        session_id: None,
+        rating: None,
+        review_text: None,
+    };
+    for n in 0..40 {
+        s.push(StreamEvent::Behavior(shopper(n)));
+    }
+    // The cut falls on the first of the 40 (1,200 behaviour events before them, 1,240 in all).
+    let learned = warmstart::eval::prequential::evaluate(
+        &s,
+        Default::default(),
+        1200.5 / 1240.0,
+        2,
+        1.0,
+        false,
+    );
+    assert_eq!(learned.events, 40);
+
+    // The same model scoring the same 40 events without learning from them.
+    let mut frozen = Online::new(Default::default());
+    for e in &s[..=history] {
+        if let StreamEvent::Product(p) = e {
+            frozen.apply_product(p);
+        }
+    }
+    for _ in 0..2 {
+        for e in &s[..history] {
+            if let StreamEvent::Behavior(b) = e {
+                frozen.apply(&EnrichedEvent::real(b.clone(), 1.0));
+            }
+        }
+    }
+    let frozen_hits = (0..40)
+        .filter(|&n| {
+            frozen
+                .recommend(&format!("u{}", n * 5), 10)
+                .iter()
+                .any(|(i, _)| i == "hot")
+        })
+        .count() as f64
+        / 40.0;
+    assert!(
+        learned.hr10 >= frozen_hits + 0.1,
+        "prequential HR@10 {:.3}, without learning {frozen_hits:.3}",
+        learned.hr10
+    );
 }

@@ -12,7 +12,7 @@ mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use warmstart::data::{beauty, taobao, StreamEvent};
 use warmstart::events::{BehaviorEvent, DeadLetter, EnrichedEvent};
 
@@ -102,27 +102,21 @@ async fn ten_sigkills_during_a_stream_leave_every_event_exactly_once() {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut p = spawn_pipeline(&topology, &addr);
         let at = rng.random_range(5_000.0..30_000.0);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
+        let incarnation = killed_after.len() + 1;
+        let mut consumed = 0.0;
+        let reached = poll_until(Duration::from_secs(120), || {
             if let Some(status) = p.try_wait().unwrap() {
-                panic!(
-                    "incarnation {} exited by itself: {status}",
-                    killed_after.len() + 1
-                );
+                panic!("incarnation {incarnation} exited by itself: {status}");
             }
-            let consumed = metric(&addr, "warmstart_records_in_total");
-            if consumed >= at {
-                sigkill(&mut p);
-                killed_after.push(consumed as u64);
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "incarnation {} never reached {at:.0} records ({consumed} consumed)",
-                killed_after.len() + 1
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+            consumed = metric(&addr, "warmstart_records_in_total");
+            (consumed >= at).then_some(())
+        });
+        assert!(
+            reached.is_some(),
+            "incarnation {incarnation} never reached {at:.0} records ({consumed} consumed)"
+        );
+        sigkill(&mut p);
+        killed_after.push(consumed as u64);
     }
     let mut last = spawn_pipeline(&topology, "");
     assert!(
@@ -151,16 +145,17 @@ async fn ten_sigkills_during_a_stream_leave_every_event_exactly_once() {
 
 /// `warmstart run` with its own transactional id and HTTP port.
 fn spawn_instance(topology: &std::path::Path, id: &str, addr: &str) -> Proc {
-    Proc(
-        std::process::Command::new(env!("CARGO_BIN_EXE_warmstart"))
-            .args(["--log-format", "json", "run", "--topology"])
-            .arg(topology)
-            .args(["--http-listen", addr, "--transactional-id", id])
-            .env("RUST_LOG", "warn,warmstart=info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap(),
+    spawn_warmstart(
+        &[
+            "run",
+            "--topology",
+            topology.to_str().unwrap(),
+            "--http-listen",
+            addr,
+            "--transactional-id",
+            id,
+        ],
+        &[],
     )
 }
 
@@ -199,11 +194,11 @@ async fn two_then_three_instances_one_killed_move_partitions_without_loss_or_dou
             .sum()
     };
     let wait_consumed = |n: usize, at_least: f64| {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while consumed(n) < at_least {
-            assert!(Instant::now() < deadline, "stuck below {at_least} records");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            &format!("{n} instances to consume {at_least} records"),
+            Duration::from_secs(90),
+            || (consumed(n) >= at_least).then_some(()),
+        )
     };
     let mut a = spawn_instance(&topology, &format!("{}-a", topics.group), &addrs[0]);
     wait_consumed(1, 15_000.0);
@@ -223,15 +218,18 @@ async fn two_then_three_instances_one_killed_move_partitions_without_loss_or_dou
     assert!(b_consumed > 0.0, "the killed instance never had partitions");
 
     // Read until the dead instance's transaction is aborted and the stable offset moves past it.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let (lost, doubled) = loop {
+    let mut last = (usize::MAX, 0);
+    poll_until(Duration::from_secs(90), || {
         let (lost, doubled, _) = tally(&topics.enriched, &events);
-        if lost == 0 || Instant::now() > deadline {
-            break (lost, doubled);
+        last = (lost, doubled);
+        if lost > 0 {
+            eprintln!(
+                "{lost} events not readable yet (behind the killed instance's open transaction)"
+            );
         }
-        eprintln!("{lost} events not readable yet (behind the killed instance's open transaction)");
-        std::thread::sleep(Duration::from_secs(2));
-    };
+        (lost == 0).then_some(())
+    });
+    let (lost, doubled) = last;
     eprintln!("2 then 3 instances, one SIGKILLed after {b_consumed} records: {lost} lost, {doubled} doubled");
     assert_eq!((lost, doubled), (0, 0), "lost, duplicated");
 }

@@ -119,11 +119,9 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
     let got_dlq = wait_for_count(&topics.dlq, 1001, Duration::from_secs(60));
     assert_eq!((got, got_dlq), (100_000, 1001), "outputs after waiting");
 
-    // The metrics endpoint of the running process tells the same story.
-    std::thread::sleep(Duration::from_millis(500));
-    let (status, metrics) = http_get(&addr, "/metrics");
-    assert_eq!(status, 200);
-    for needle in [
+    // The metrics endpoint of the running process tells the same story, once its counters and
+    // the next statistics report have caught up with the outputs.
+    let needles = [
         format!(
             "warmstart_records_in_total{{topic=\"{}\"}} {}",
             topics.behavior,
@@ -134,8 +132,16 @@ async fn every_valid_event_once_and_every_bad_one_in_the_dlq_with_its_reason() {
         "warmstart_consumer_lag{".to_string(),
         "warmstart_build_info{".to_string(),
         "warmstart_in_flight_records".to_string(),
-    ] {
-        assert!(metrics.contains(&needle), "/metrics lacks {needle}");
+    ];
+    let (status, metrics) = poll_until(Duration::from_secs(30), || {
+        let (status, body) = http_get(&addr, "/metrics");
+        (status == 200 && needles.iter().all(|n| body.contains(n.as_str())))
+            .then_some((status, body))
+    })
+    .unwrap_or_else(|| http_get(&addr, "/metrics"));
+    assert_eq!(status, 200);
+    for needle in &needles {
+        assert!(metrics.contains(needle.as_str()), "/metrics lacks {needle}");
     }
     assert_eq!(http_get(&addr, "/readyz").0, 200);
     assert_eq!(http_get(&addr, "/healthz").0, 200);
@@ -244,9 +250,16 @@ async fn two_instances_in_one_group_rebalance_without_loss() {
     let producer = produce_slowly(topics.behavior.clone(), events.clone(), 15_000);
 
     let mut a = spawn_pipeline(&topology, "");
-    wait_for_count(&topics.enriched, 10_000, Duration::from_secs(60));
+    let enriched = |n: i64| {
+        wait_until(
+            &format!("{n} enriched events"),
+            Duration::from_secs(60),
+            || (count(&topics.enriched) >= n).then_some(()),
+        )
+    };
+    enriched(10_000);
     let mut b = spawn_pipeline(&topology, ""); // joins: the group rebalances mid-stream
-    wait_for_count(&topics.enriched, 30_000, Duration::from_secs(60));
+    enriched(30_000);
     assert!(sigterm_and_wait(&mut a).success()); // leaves: rebalances again
     producer.join().unwrap();
     assert!(

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
-use warmstart::data::replay::{replay, split_new_items, ReplayOptions};
 use warmstart::data::{beauty, data_dir, gift_cards, instruments, taobao, DataError, StreamEvent};
 use warmstart::events::{BehaviorEvent, BehaviorKind, ProductEvent};
+use warmstart::replay::{replay, split_new_items, ReplayOptions};
 
 fn behaviors(stream: &[StreamEvent]) -> Vec<&BehaviorEvent> {
     stream

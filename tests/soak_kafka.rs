@@ -65,14 +65,7 @@ fn send(producer: &BaseProducer, topic: &str, events: &[BehaviorEvent], from: u6
 }
 
 fn wait_consumed(addr: &str, n: u64, timeout: Duration) -> f64 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let consumed = metric(addr, "warmstart_records_in_total");
-        if consumed >= n as f64 || Instant::now() > deadline {
-            return consumed;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_metric(addr, "warmstart_records_in_total", n as f64, timeout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use tch::{Kind, Tensor};
-use warmstart::gan::card::ModelCard;
+use warmstart::artifact::card::ModelCard;
 use warmstart::text::train_reviews::{train as train_reviews, TrainReviews};
 
 const TINY: [&str; 4] = ["train", "behavior", "--mf-epochs", "1"];

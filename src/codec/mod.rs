@@ -7,10 +7,8 @@
 mod avro;
 mod json;
 mod registry;
-mod serde_bytes;
 
 pub use registry::{RegistryError, SchemaRegistry};
-pub use serde_bytes::{bytes, bytes_opt};
 
 use crate::events::EventType;
 use crate::reject::Rejection;

@@ -2,7 +2,7 @@
 //! a true line number (review texts contain commas, doubled quotes and line ends, so only a real
 //! CSV parser splits records correctly, and only the text itself tells the line).
 
-use super::replay::open_gz;
+use super::assemble::open_gz;
 use super::DataError;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@
 //! description lines are joined with newlines. Reviewed items without metadata (none in the
 //! shipped file) get that fallback too.
 
-use super::replay::{assemble, open_gz, rating};
+use super::assemble::{assemble, open_gz, rating};
 use super::{DataError, StreamEvent};
 use crate::events::{BehaviorEvent, BehaviorKind, ProductEvent};
 use serde::Deserialize;

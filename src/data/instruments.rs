@@ -11,8 +11,8 @@
 //! milliseconds, and `event_id = instruments-<record index>` (0-based, header excluded, in file
 //! order), so ids do not depend on `limit`.
 
+use super::assemble::{assemble, rating};
 use super::csv_gz::CsvGz;
-use super::replay::{assemble, rating};
 use super::{DataError, StreamEvent};
 use crate::events::{BehaviorEvent, BehaviorKind, ProductEvent};
 use std::collections::BTreeMap;

@@ -1,12 +1,12 @@
 //! Loaders for the real data sets shipped under `data/`, as streams of events.
 
+pub mod assemble;
 pub mod beauty;
 pub mod clothing;
 mod csv_gz;
 pub mod gift_cards;
 pub mod instruments;
 pub mod malformed;
-pub mod replay;
 pub mod taobao;
 
 use crate::events::{BehaviorEvent, ProductEvent};

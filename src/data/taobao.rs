@@ -16,7 +16,7 @@
 //! source; the earliest is 2017-09-11) are kept as recorded: they sort to the front of the stream,
 //! and a paced replay will wait through their gap to the rest (about 70 days of recorded time).
 
-use super::replay::{assemble, open_gz};
+use super::assemble::{assemble, open_gz};
 use super::{DataError, StreamEvent};
 use crate::events::{BehaviorEvent, BehaviorKind, ProductEvent};
 use std::collections::BTreeMap;

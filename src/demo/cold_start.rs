@@ -5,7 +5,7 @@
 
 use crate::data::{beauty, StreamEvent};
 use crate::events::{ProductEvent, SyntheticBehavior, SyntheticReview};
-use crate::recommend::service::AppState;
+use crate::recommender::AppState;
 use crate::topology::Topology;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -52,7 +52,7 @@ pub fn new_products(events: usize, n: usize) -> Result<Vec<ProductEvent>, crate:
         })
         .take(events)
         .collect();
-    let now = crate::pipeline::runner::now_ms();
+    let now = crate::delivery::now_ms();
     let mut out: Vec<ProductEvent> = all
         .iter()
         .rev()

@@ -7,12 +7,13 @@ pub mod cold_start;
 
 use crate::codec::{Codec, Format, SchemaRegistry};
 use crate::data::{beauty, malformed, StreamEvent};
+use crate::delivery::now_ms;
 use crate::events::EventType;
 use crate::kafka::common_config;
 use crate::kafka::mock::EmbeddedKafka;
 use crate::kafka::publish::{publish_all, Publish};
 use crate::observe::Metrics;
-use crate::pipeline::runner::{now_ms, Pipeline, Summary};
+use crate::pipeline::runner::{Pipeline, Summary};
 use crate::topology::Topology;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,7 +59,6 @@ pub async fn run(
         if g.max_product_age_ms == 0 {
             g.max_product_age_ms = 86_400_000;
         }
-        g.listen = String::new();
     }
     let t = &topology;
     let synthetic = [&t.outputs.synthetic_reviews, &t.outputs.synthetic_behavior];
@@ -163,29 +163,17 @@ pub async fn run(
     )?;
 
     // With generation: the stage and the recommender, each with its own consumer group.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let recommender = crate::recommend::service::state(Default::default());
+    let (stop, stopped) = crate::shutdown::channel();
+    let recommender = crate::recommender::state(t.recommender.model.clone());
     let mut side_tasks = None;
     if t.generation.is_some() {
-        let (_reloader, stage) = crate::generate::launch::spawn(
-            topology.clone(),
-            metrics.clone(),
-            stopped(stop_rx.clone()),
-        )?;
-        let (rt, state, rx) = (topology.clone(), recommender.clone(), stop_rx.clone());
-        let rec = tokio::spawn(async move {
-            crate::recommend::service::consume(
-                &rt,
-                "warmstart-demo-recommender",
-                state,
-                None,
-                stopped(rx),
-            )
-            .await
-        });
+        let (_reloader, stage) =
+            crate::generate::launch::spawn(topology.clone(), metrics.clone(), stopped.wait())?;
+        let mut rt = topology.clone();
+        rt.recommender.group_id = "warmstart-demo-recommender".into();
+        rt.recommender.snapshot = None;
+        let (state, until) = (recommender.clone(), stopped.wait());
+        let rec = tokio::spawn(async move { crate::recommender::consume(&rt, state, until).await });
         side_tasks = Some((stage, rec));
     }
 
@@ -222,7 +210,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let summary = pipeline.run(done).await?;
-    let _ = stop_tx.send(true);
+    stop.fire();
     let cold_start = match side_tasks {
         Some((stage, rec)) => {
             stage.await??;

@@ -12,7 +12,7 @@ pub mod augmented;
 pub mod coldstart;
 pub mod metrics;
 pub mod prequential;
-pub mod rank;
 pub mod sequential;
+pub mod table;
 pub mod transfer;
 pub mod weighted;

@@ -12,11 +12,11 @@ pub struct DeadLetter {
     pub source_topic: String,
     pub source_partition: i32,
     pub source_offset: i64,
-    #[serde(default, with = "crate::codec::bytes_opt")]
+    #[serde(default, with = "crate::events::serde_bytes::bytes_opt")]
     pub key: Option<Vec<u8>>,
     /// The original payload, cut to a configured size so that a huge bad record cannot make a
     /// dead letter the broker refuses (which would stop the partition for good).
-    #[serde(with = "crate::codec::bytes")]
+    #[serde(with = "crate::events::serde_bytes::bytes")]
     pub payload: Vec<u8>,
     /// Size of the original payload.
     pub payload_size: i64,

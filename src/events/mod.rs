@@ -7,6 +7,7 @@ mod behavior;
 mod dead_letter;
 mod enriched;
 mod product;
+mod serde_bytes;
 mod synthetic;
 
 pub use behavior::{BehaviorEvent, BehaviorKind};

@@ -58,7 +58,7 @@ impl Default for GanConfig {
     }
 }
 
-pub use super::checkpoint::CheckpointError;
+pub use crate::artifact::checkpoint::CheckpointError;
 
 /// Content features of a batch of items as an embedding bag: feature buckets, their weights, and
 /// the row of the batch each belongs to.
@@ -306,12 +306,12 @@ impl BehaviorGan {
     /// Writes the generator's weights (the discriminator is a training aid only); see
     /// `checkpoint::save_f16`.
     pub fn save(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
-        super::checkpoint::save_f16(&self.vars, path)
+        crate::artifact::checkpoint::save_f16(&self.vars, path)
     }
 
     /// Loads generator weights saved by `save` for the same config.
     pub fn load(&mut self, path: &std::path::Path) -> Result<(), CheckpointError> {
-        super::checkpoint::load(&self.vars, path)
+        crate::artifact::checkpoint::load(&self.vars, path)
     }
 
     /// The exact training state (f32 weights of both networks, both optimizers, epochs done),
@@ -382,7 +382,7 @@ pub fn sample_users(
         .chunks_exact(dim)
         .map(|u| crate::recommend::bpr::dot(u, item))
         .collect();
-    let top = crate::eval::rank::top_k(&scores, pool, |_| true, &[]);
+    let top = crate::recommend::rank::top_k(&scores, pool, |_| true, &[]);
     let pool: Vec<(u32, f32)> = top.iter().map(|&u| (u, scores[u as usize])).collect();
     draw(&pool, n, temperature, rng)
 }
@@ -562,13 +562,13 @@ mod tests {
         first.train(&data, false);
         first.resume_file(&resume).write().unwrap();
         first.save(&g).unwrap();
-        crate::gan::checkpoint::save_f16(&first.dvars, &d).unwrap();
+        crate::artifact::checkpoint::save_f16(&first.dvars, &d).unwrap();
 
         // A new process's view: the f16 checkpoints, then the resume file if used.
         let resumed = |file: Option<&std::path::Path>| {
             let mut gan = BehaviorGan::new(tiny(1), Device::Cpu);
             gan.load(&g).unwrap();
-            crate::gan::checkpoint::load(&gan.dvars, &d).unwrap();
+            crate::artifact::checkpoint::load(&gan.dvars, &d).unwrap();
             gan.epochs_done = 1;
             if let Some(f) = file {
                 gan.restore(ResumeFile::read(f).unwrap()).unwrap();

@@ -16,14 +16,14 @@
 //! their real users among the 200 users it ranks first, against the content tower's vectors.
 
 use super::behavior::{BehaviorGan, EpochLoss, GanConfig, TrainData};
-use super::card::{data_file, ModelCard, Run};
 use super::sequence::SequenceModel;
+use crate::artifact::card::{data_file, ModelCard, Run};
 use crate::data::{beauty, taobao};
-use crate::eval::coldstart::{Config, HybridMf, Split};
 use crate::optim::{ResumeFile, RESUME_FILE};
 use crate::plot::{self, Series};
 use crate::recommend::features::{hashed, Sparse};
 use crate::recommend::hybrid::ItemVector;
+use crate::recommend::offline::{Config, HybridMf, Split};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -50,7 +50,7 @@ pub struct TrainBehavior {
     pub resume: bool,
 }
 
-pub use super::error::{io, TrainError};
+pub use crate::artifact::error::{io, TrainError};
 
 /// Recall of each cold item's real users among the `k` users its vector scores highest,
 /// averaged over cold items with at least one user.
@@ -73,7 +73,7 @@ pub fn user_recall(
             .chunks_exact(dim)
             .map(|u| crate::recommend::bpr::dot(u, v))
             .collect();
-        let top = crate::eval::rank::top_k(&scores, k, |_| true, &[]);
+        let top = crate::recommend::rank::top_k(&scores, k, |_| true, &[]);
         let hits = top.iter().filter(|u| real.contains(u)).count();
         sum += hits as f64 / real.len() as f64;
         n += 1;
@@ -110,7 +110,7 @@ fn start(
     gan.load(&out.join("generator.safetensors"))?;
     let discriminator = out.join("discriminator.safetensors");
     if discriminator.exists() {
-        super::checkpoint::load(&gan.dvars, &discriminator)?;
+        crate::artifact::checkpoint::load(&gan.dvars, &discriminator)?;
     }
     let card = ModelCard::read(&out.join("card.json"))?;
     let curve: Vec<EpochLoss> = serde_json::from_value(card.run.curve.clone()).unwrap_or_default();
@@ -169,7 +169,7 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     // Before the f16 saves, which round the weights in memory.
     gan.resume_file(&resume).write()?;
     gan.save(&generator)?;
-    super::checkpoint::save_f16(&gan.dvars, &discriminator)?;
+    crate::artifact::checkpoint::save_f16(&gan.dvars, &discriminator)?;
 
     // Held-out quality: the cold items' real users (all their pairs, never trained on).
     let mut truth = vec![Vec::new(); split.n_items];

@@ -9,10 +9,10 @@
 
 use super::exposure::Exposure;
 use super::GenerateError;
+use crate::artifact::card::ModelCard;
+use crate::artifact::checkpoint;
 use crate::events::BehaviorKind;
 use crate::gan::behavior::{draw, Bag, Discriminator, GanConfig, Generator};
-use crate::gan::card::ModelCard;
-use crate::gan::checkpoint;
 use crate::gan::sequence::SequenceModel;
 use crate::recommend::features::Sparse;
 use rand::rngs::StdRng;

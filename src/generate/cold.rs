@@ -11,66 +11,9 @@
 //! need no timers.
 
 use crate::events::ProductEvent;
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// `[generation.top_up]`: regenerate for products with fewer than `min_real_interactions` real
-/// interactions, every `interval_ms`, at most `max_rounds` times.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TopUpConfig {
-    #[serde(default = "default_min_real")]
-    pub min_real_interactions: u32,
-    #[serde(default = "default_interval")]
-    pub interval_ms: u64,
-    #[serde(default = "default_rounds")]
-    pub max_rounds: u32,
-    #[serde(default = "default_max_products")]
-    pub max_products: usize,
-}
-
-fn default_min_real() -> u32 {
-    5
-}
-fn default_interval() -> u64 {
-    600_000
-}
-fn default_rounds() -> u32 {
-    3
-}
-fn default_max_products() -> usize {
-    100_000
-}
-
-impl Default for TopUpConfig {
-    fn default() -> Self {
-        TopUpConfig {
-            min_real_interactions: default_min_real(),
-            interval_ms: default_interval(),
-            max_rounds: default_rounds(),
-            max_products: default_max_products(),
-        }
-    }
-}
-
-impl TopUpConfig {
-    /// The first invalid field, by its name under `generation.top_up`, and why.
-    pub fn invalid_field(&self) -> Option<(&'static str, &'static str)> {
-        if self.min_real_interactions == 0 {
-            return Some(("min_real_interactions", "must be at least 1"));
-        }
-        if self.interval_ms < 100 {
-            return Some(("interval_ms", "must be at least 100"));
-        }
-        if !(1..=100).contains(&self.max_rounds) {
-            return Some(("max_rounds", "must be 1 to 100"));
-        }
-        if self.max_products == 0 {
-            return Some(("max_products", "must be at least 1"));
-        }
-        None
-    }
-}
+pub use crate::topology::generation::TopUpConfig;
 
 struct Entry {
     product: ProductEvent,

@@ -1,7 +1,7 @@
 //! Results in consumption order.
 //!
 //! An input offset may be committed only after everything before it on its partition is done
-//! (`pipeline::ack`), so the stage hands records to the producer in the order it consumed them.
+//! (`delivery::ack`), so the stage hands records to the producer in the order it consumed them.
 //! Most records are done at once (an old product skipped, a dead letter); new products are done
 //! when their generation comes back. This buffer keeps every record in arrival order and releases
 //! them from the front as they finish, so the quick ones never wait in the inference queue; the

@@ -7,36 +7,41 @@
 //! - [`engine`]: what a batch becomes: [`reviews`] and [`behavior`] sample in one pass per model,
 //!   [`gates`] drop what leaks, repeats or fails the judges, rejected records are sampled again;
 //! - [`cold`]: products still cold after their first round, generated for again;
-//! - [`config`]: the `[generation]` section of a topology; [`metrics`]: what it reports.
+//! - [`config`]: the `[generation]` section of a topology (defined in `topology`); [`metrics`]:
+//!   what it reports.
 
 pub mod batcher;
 pub mod behavior;
 pub mod bench;
 pub mod cold;
-pub mod config;
+mod emitter;
+
 pub mod engine;
 pub mod exposure;
 pub mod gates;
 pub mod in_order;
 pub mod launch;
 pub mod metrics;
+pub mod reload;
 pub mod reviews;
 pub mod service;
 pub mod worker;
 
-pub use config::GenerationConfig;
+pub use crate::topology::generation as config;
+pub use crate::topology::generation::GenerationConfig;
 pub use engine::{Engine, Generated, Model, Versions};
 
+use crate::delivery::DeliveryError;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("cannot load model: {0}")]
-    Model(#[from] crate::gan::error::TrainError),
+    Model(#[from] crate::artifact::error::TrainError),
     #[error(transparent)]
-    Checkpoint(#[from] crate::gan::checkpoint::CheckpointError),
+    Checkpoint(#[from] crate::artifact::checkpoint::CheckpointError),
     #[error(transparent)]
-    Card(#[from] crate::gan::card::CardError),
+    Card(#[from] crate::artifact::card::CardError),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
     #[error("{}: {reason}", path.display())]
@@ -52,11 +57,9 @@ pub enum GenerateError {
     #[error(transparent)]
     Admin(#[from] crate::kafka::admin::AdminError),
     #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::runner::PipelineError),
-    #[error(transparent)]
-    Registry(#[from] crate::codec::RegistryError),
+    Topology(#[from] crate::topology::TopologyError),
     #[error(transparent)]
     Encode(#[from] crate::codec::EncodeError),
-    #[error("{0}")]
-    Delivery(String),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
 }

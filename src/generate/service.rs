@@ -7,7 +7,7 @@
 //! it has drained to half, so a slow model slows the stage down without dropping a product or
 //! growing memory. Every consumed record waits in an [`InOrder`] buffer (also bounded) until it
 //! and everything before it is done, and only then is handed to the producer: that is what lets
-//! the [`AckTracker`] commit an input offset only after every record generated from it, and from
+//! the ack tracker commit an input offset only after every record generated from it, and from
 //! the records before it, is acknowledged (at least once, as in the pipeline).
 //!
 //! Records that do not decode go to the dead-letter topic; products older than
@@ -21,77 +21,58 @@
 //!
 //! With `runtime.delivery = "exactly_once"` the stage's outputs and its input offsets go in one
 //! transaction per commit interval, as in the pipeline; the offsets are those of the records
-//! released so far ([`Offsets::Acknowledged`]), so a record still in the inference queue at a
+//! released so far (`Offsets::Acknowledged`), so a record still in the inference queue at a
 //! crash is generated again and its earlier, aborted outputs are never visible. Either way, a
 //! record whose partition was revoked while it was being generated is dropped when it finishes:
 //! the partition's next owner consumes it again.
 
+//! The Kafka side (clients, commits, transactions, dead letters, drain) is the delivery
+//! [`Runtime`]; this module is the stage's loop on top of it, and [`super::emitter`] what it
+//! writes.
+
 use super::cold::ColdCatalogue;
+use super::emitter::{Emitter, Outputs};
 use super::engine::Generated;
-use super::engine::Versions;
 use super::in_order::InOrder;
 use super::metrics::GenerationMetrics;
+use super::reload::Reply;
 use super::worker::{self, BatchConfig, Handle, Job, Loader};
 use super::{GenerateError, GenerationConfig};
 use crate::codec::Codec;
+use crate::delivery::ack::Slot;
+use crate::delivery::dead_letter::{DeadLetters, Source};
+use crate::delivery::transaction::Offsets;
+use crate::delivery::{now_ms, Runtime, Spec};
 use crate::events::{DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent};
-use crate::kafka::admin::ensure_topics;
-use crate::kafka::context::{AckContext, PipelineContext, Producer};
-use crate::kafka::publish::send_waiting;
-use crate::kafka::{common_config, consumer_config, producer_config};
 use crate::observe::Metrics;
-use crate::pipeline::ack::{pack, AckTracker, Slot};
-use crate::pipeline::runner::{build_registry, commit_acknowledged, now_ms};
-use crate::pipeline::transaction::{self, Offsets, Transactions};
-use crate::topology::{Delivery, StageConfig, Topology, Weights};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use crate::reject::{RejectCode, Rejection};
+use crate::topology::{StageConfig, Topology, Weights};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, Producer as _};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+
+pub use super::reload::Reloader;
 
 /// Where a job's results go: its input partition and offset, and, for a record that did not
 /// decode, the dead letter to write instead.
 pub struct Ticket {
-    slot: Slot,
-    offset: i64,
-    dead_letter: Option<DeadLetter>,
+    pub(super) slot: Slot,
+    pub(super) offset: i64,
+    pub(super) dead_letter: Option<DeadLetter>,
     /// Older than `max_product_age_ms`: passes through without generation.
-    skipped: bool,
+    pub(super) skipped: bool,
     /// The tracker's revocation epoch when it was consumed.
-    epoch: u64,
+    pub(super) epoch: u64,
 }
 
 /// Jobs of top-up rounds carry this bit in their ticket: their results bypass the in-order
 /// buffer, which holds consumed records only.
 const TOP_UP: u64 = 1 << 63;
 /// The delivery token's slot of top-up outputs: no input partition, so the tracker ignores them.
-const TOP_UP_SLOT: Slot = (1 << 24) - 1;
-
-type Reply = oneshot::Sender<Result<Versions, String>>;
-
-/// Asks a running stage to reload its models (the admin endpoint and SIGHUP hold one).
-#[derive(Clone)]
-pub struct Reloader(mpsc::Sender<Reply>);
-
-impl Reloader {
-    pub fn new() -> (Reloader, mpsc::Receiver<Reply>) {
-        let (tx, rx) = mpsc::channel(4);
-        (Reloader(tx), rx)
-    }
-
-    pub async fn reload(&self) -> Result<Versions, String> {
-        let (tx, rx) = oneshot::channel();
-        self.0
-            .send(tx)
-            .await
-            .map_err(|_| "the generation stage is not running".to_string())?;
-        rx.await
-            .map_err(|_| "the generation stage stopped".to_string())?
-    }
-}
+pub(super) const TOP_UP_SLOT: Slot = (1 << 24) - 1;
 
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -105,13 +86,6 @@ pub struct Summary {
     pub behavior: u64,
 }
 
-struct Outputs {
-    reviews: (String, Codec),
-    behavior: (String, Codec),
-    enriched: (String, Codec),
-    dead_letter: (String, Codec),
-}
-
 fn weights(t: &Topology) -> Weights {
     t.stages
         .iter()
@@ -120,6 +94,87 @@ fn weights(t: &Topology) -> Weights {
             _ => None,
         })
         .unwrap_or_default()
+}
+
+/// The stage's outputs, and the topics among them it writes.
+fn outputs(
+    topology: &Topology,
+    codec: impl Fn(crate::codec::Format) -> Codec,
+) -> (Outputs, Vec<String>) {
+    let o = &topology.outputs;
+    // Validation made sure each kind the stage writes has its topic.
+    let unused = || crate::topology::OutputConfig {
+        topic: String::new(),
+        format: o.enriched.format,
+    };
+    let reviews = o.synthetic_reviews.clone().unwrap_or_else(unused);
+    let behavior = o.synthetic_behavior.clone().unwrap_or_else(unused);
+    let outputs = Outputs {
+        reviews: (reviews.topic.clone(), codec(reviews.format)),
+        behavior: (behavior.topic.clone(), codec(behavior.format)),
+        enriched: (o.enriched.topic.clone(), codec(o.enriched.format)),
+        dead_letter: (o.dead_letter.topic.clone(), codec(o.dead_letter.format)),
+    };
+    let topics = [
+        &outputs.reviews.0,
+        &outputs.behavior.0,
+        &outputs.enriched.0,
+        &outputs.dead_letter.0,
+    ]
+    .into_iter()
+    .filter(|t| !t.is_empty())
+    .cloned()
+    .collect();
+    (outputs, topics)
+}
+
+/// Starts the inference thread with the models of `loader`.
+async fn start_inference(
+    config: &GenerationConfig,
+    loader: Loader,
+    gm: &GenerationMetrics,
+) -> Result<(Arc<Handle<u64>>, mpsc::UnboundedReceiver<worker::Done<u64>>), GenerateError> {
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<worker::Done<u64>>();
+    let batch = BatchConfig {
+        max_batch: config.max_batch,
+        max_wait: Duration::from_millis(config.max_wait_ms),
+        capacity: config.queue_capacity,
+        delay: worker::test_batch_delay(),
+    };
+    let wm = gm.clone();
+    let handle = Arc::new(
+        tokio::task::spawn_blocking(move || worker::spawn(loader, batch, wm, done_tx))
+            .await
+            .map_err(|e| GenerateError::Thread(e.to_string()))??,
+    );
+    tracing::info!(
+        device = %crate::torch::device_name(handle.device),
+        reviews = %handle.loaded.reviews,
+        behavior = %handle.loaded.behavior,
+        "generation models loaded"
+    );
+    Ok((handle, done_rx))
+}
+
+/// The loop's state between events.
+struct Stage {
+    handle: Arc<Handle<u64>>,
+    emitter: Emitter,
+    order: InOrder<(Ticket, Instant), Generated>,
+    cold: Option<ColdCatalogue>,
+    input_codec: Codec,
+    enriched_codec: Codec,
+    enriched_topic: String,
+    records_in: prometheus::IntCounter,
+    dead_letters: DeadLetters,
+    max_age_ms: i64,
+    capacity: usize,
+    /// Records waiting behind an unfinished product are bounded too (old products and dead
+    /// letters do not enter the inference queue, so they need their own bound).
+    order_capacity: usize,
+    paused: bool,
+    top_ups: u64,
+    gm: GenerationMetrics,
 }
 
 /// Runs the stage until `shutdown` resolves, then drains what is queued, delivers it and commits.
@@ -135,305 +190,241 @@ pub async fn run(
         .generation
         .as_ref()
         .ok_or(GenerateError::NotConfigured)?;
-    let o = &topology.outputs;
-    // Validation made sure each kind the stage writes has its topic.
-    let unused = || crate::topology::OutputConfig {
-        topic: String::new(),
-        format: o.enriched.format,
-    };
-    let reviews_out = o.synthetic_reviews.clone().unwrap_or_else(unused);
-    let behavior_out = o.synthetic_behavior.clone().unwrap_or_else(unused);
-    let registry = Arc::new(build_registry(topology)?);
+    let registry = Arc::new(topology.schema_registry()?);
     let codec = |f| Codec::new(f, registry.clone());
-    let outputs = Outputs {
-        reviews: (reviews_out.topic.clone(), codec(reviews_out.format)),
-        behavior: (behavior_out.topic.clone(), codec(behavior_out.format)),
-        enriched: (o.enriched.topic.clone(), codec(o.enriched.format)),
-        dead_letter: (o.dead_letter.topic.clone(), codec(o.dead_letter.format)),
-    };
+    let (outputs, out_topics) = outputs(topology, codec);
+    let o = &topology.outputs;
     let input = o.products.topic.clone();
-    let input_codec = codec(o.products.format);
-    let enriched_codec = codec(o.enriched.format);
-    let mut cold = config.top_up.clone().map(ColdCatalogue::new);
-    let out_topics: Vec<&str> = [
-        outputs.reviews.0.as_str(),
-        outputs.behavior.0.as_str(),
-        outputs.enriched.0.as_str(),
-        outputs.dead_letter.0.as_str(),
-    ]
-    .into_iter()
-    .filter(|t| !t.is_empty())
-    .collect();
-    let mut k = topology.kafka.clone();
-    k.group_id = config.group_id.clone();
-    let mut all = out_topics.clone();
-    all.push(&input);
-    ensure_topics(
-        &common_config(&k),
-        &all,
-        k.create_topics_partitions,
-        k.create_topics_replication,
-    )
-    .await?;
+    let cold = config.top_up.clone().map(ColdCatalogue::new);
+    let (handle, mut done_rx) = start_inference(config, loader, &gm).await?;
 
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<worker::Done<u64>>();
-    let batch = BatchConfig {
-        max_batch: config.max_batch,
-        max_wait: Duration::from_millis(config.max_wait_ms),
-        capacity: config.queue_capacity,
-        delay: Duration::from_millis(config.debug_batch_delay_ms),
-    };
-    let wm = gm.clone();
-    let handle: Arc<Handle<u64>> = Arc::new(
-        tokio::task::spawn_blocking(move || worker::spawn(loader, batch, wm, done_tx))
-            .await
-            .map_err(|e| GenerateError::Thread(e.to_string()))??,
-    );
-    tracing::info!(
-        device = %crate::torch::device_name(handle.device),
-        reviews = %handle.loaded.reviews,
-        behavior = %handle.loaded.behavior,
-        "generation models loaded"
-    );
-
-    let tracker = Arc::new(AckTracker::new());
-    let eos = topology.runtime.delivery == Delivery::ExactlyOnce;
-    let tx = Transactions {
-        timeout: Duration::from_millis(topology.runtime.drain_timeout_ms),
-        offsets: Offsets::Acknowledged,
-    };
-    let mut pconf = producer_config(&k);
-    // Distinct from the pipeline's id, which may run in the same process: one would fence the
-    // other.
-    let transactional_id = format!(
-        "{}-generate",
-        topology.runtime.transactional_id(&topology.kafka.group_id)
-    );
-    if eos {
-        transaction::configure(&mut pconf, &k, &transactional_id);
-    }
-    let producer: Arc<Producer> = Arc::new(pconf.create_with_context(AckContext::new(
-        tracker.clone(),
-        metrics.clone(),
-        &out_topics,
-    ))?);
-    let context = PipelineContext {
-        tracker: tracker.clone(),
-        metrics: metrics.clone(),
-        producer: Default::default(),
-        drain_timeout: Duration::from_millis(topology.runtime.drain_timeout_ms),
-        assigned: Default::default(),
-        transactional: eos.then_some(tx),
-    };
-    let _ = context.producer.set(producer.clone());
-    if eos {
-        tokio::task::block_in_place(|| transaction::start(&producer, tx.timeout))?;
-        tracing::info!(%transactional_id, "generation stage: transactions initialised");
-    }
-    let consumer: StreamConsumer<PipelineContext> =
-        consumer_config(&k).create_with_context(context)?;
-    let enriched_topic = o.enriched.topic.clone();
+    let mut kafka = topology.kafka.clone();
+    kafka.group_id = config.group_id.clone();
+    let mut inputs = vec![input.clone()];
     if cold.is_some() {
-        consumer.subscribe(&[&input, &enriched_topic])?;
-    } else {
-        consumer.subscribe(&[&input])?;
+        inputs.push(o.enriched.topic.clone());
     }
-    tracing::info!(topic = %input, group = %k.group_id, top_up = cold.is_some(), "generation stage started");
-
-    let mut emitter = Emitter {
-        outputs,
-        weights: weights(topology),
-        producer: producer.clone(),
-        tracker: tracker.clone(),
-        gm: gm.clone(),
-        buf: Vec::with_capacity(1024),
-        summary: Summary::default(),
+    let spec = Spec {
+        service: "generation",
+        kafka,
+        runtime: topology.runtime.clone(),
+        // Distinct from the pipeline's id, which may run in the same process: one would fence
+        // the other.
+        transactional_id: format!(
+            "{}-generate",
+            topology.runtime.transactional_id(&topology.kafka.group_id)
+        ),
+        inputs,
+        outputs: out_topics,
+        // Records finish later than they are consumed: only released records' offsets count.
+        offsets: Offsets::Acknowledged,
+        subscribe: true,
     };
-    let records_in = metrics.records_in(&input);
-    let capacity = config.queue_capacity;
-    let mut paused = false;
-    let mut order: InOrder<(Ticket, Instant), Generated> = InOrder::default();
-    // Records waiting behind an unfinished product are bounded too (old products and dead
-    // letters do not enter the inference queue, so they need their own bound).
-    let order_capacity = capacity * 64;
-    let mut commit_tick =
-        tokio::time::interval(Duration::from_millis(topology.runtime.commit_interval_ms));
-    commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut poll_tick = tokio::time::interval(Duration::from_millis(5));
-    poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let rt = Runtime::start(spec, metrics.clone()).await?;
+    tracing::info!(topic = %input, group = %config.group_id, top_up = cold.is_some(), exactly_once = rt.is_exactly_once(), "generation stage started");
     let top_up_every = config
         .top_up
         .as_ref()
         .map_or(1000, |t| (t.interval_ms / 4).clamp(10, 1000));
+    let mut stage = Stage {
+        emitter: Emitter {
+            outputs,
+            weights: weights(topology),
+            sender: rt.sender().clone(),
+            gm: gm.clone(),
+            buf: Vec::with_capacity(1024),
+            summary: Summary::default(),
+        },
+        dead_letters: rt.dead_letters(),
+        handle,
+        order: InOrder::default(),
+        cold,
+        input_codec: codec(o.products.format),
+        enriched_codec: codec(o.enriched.format),
+        enriched_topic: o.enriched.topic.clone(),
+        records_in: metrics.records_in(&input),
+        max_age_ms: config.max_product_age_ms as i64,
+        capacity: config.queue_capacity,
+        order_capacity: config.queue_capacity * 64,
+        paused: false,
+        top_ups: 0,
+        gm,
+    };
+    let mut commit_tick = rt.commit_interval();
+    let mut poll_tick = rt.poll_interval();
     let mut top_up_tick = tokio::time::interval(Duration::from_millis(top_up_every));
     top_up_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut top_ups = 0u64;
-    // Whether the open transaction has anything to commit.
-    let mut dirty = false;
     tokio::pin!(shutdown);
-    let mut result = Ok(());
-    loop {
-        tokio::select! {
+    let result: Result<(), GenerateError> = loop {
+        let step = tokio::select! {
             biased;
-            _ = &mut shutdown => break,
-            _ = commit_tick.tick() => {
-                if let Some(failure) = tracker.failure() {
-                    result = Err(GenerateError::Delivery(failure));
-                    break;
-                }
-                if !eos {
-                    commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Async);
-                } else if dirty {
-                    let r = tokio::task::block_in_place(|| transaction::commit(&consumer, &producer, &tracker, tx));
-                    metrics.commit(r.is_ok());
-                    if let Err(e) = r {
-                        result = Err(e.into());
-                        break;
-                    }
-                    dirty = false;
-                }
-                metrics.in_flight(tracker.in_flight());
-            }
-            _ = poll_tick.tick() => { producer.poll(Duration::ZERO); }
-            _ = top_up_tick.tick(), if cold.is_some() => {
-                let Some(cold) = cold.as_mut() else { continue };
-                let room = (capacity / 2).saturating_sub(handle.depth());
-                let due = if paused { Vec::new() } else { cold.due(now_ms(), room) };
-                let rounds = due.len();
-                for mut product in due {
-                    // Its synthetic behaviour happens now, not when the product first appeared.
-                    product.ts = now_ms();
-                    top_ups += 1;
-                    let job = Job { product, ticket: TOP_UP | top_ups, arrived: Instant::now() };
-                    if handle.submit(job).is_err() {
-                        result = Err(GenerateError::Thread("the inference thread stopped".into()));
-                        break;
-                    }
-                }
-                gm.cold(cold.len(), rounds, cold.take_counts());
-                gm.queue(handle.depth(), capacity);
-            }
+            _ = &mut shutdown => break Ok(()),
+            _ = commit_tick.tick() => rt.commit().map_err(GenerateError::from),
+            _ = poll_tick.tick() => { rt.poll(); Ok(()) }
+            _ = top_up_tick.tick(), if stage.cold.is_some() => stage.top_up(),
             Some(reply) = reloads.recv() => {
-                let h = handle.clone();
+                let h = stage.handle.clone();
                 tokio::spawn(async move { let _ = reply.send(h.reload().await); });
+                Ok(())
             }
-            Some(done) = done_rx.recv() => {
-                dirty = true;
-                let released = if done.ticket & TOP_UP != 0 {
-                    emitter.emit_top_up(done.generated)
-                } else {
-                    order.complete(done.ticket, done.generated);
-                    emitter.release(&mut order)
-                };
-                if let Err(e) = released {
-                    result = Err(e);
-                    break;
-                }
-                gm.queue(handle.depth(), capacity);
-                if paused && handle.depth() <= capacity / 2 && order.len() <= order_capacity / 2 {
-                    let assignment = consumer.assignment()?;
-                    consumer.resume(&assignment)?;
-                    paused = false;
-                    gm.paused(false);
-                }
-            }
-            msg = consumer.recv() => match msg {
-                Ok(m) if m.topic() == enriched_topic => {
-                    dirty = true;
-                    let slot = tracker.slot(m.topic(), m.partition());
-                    if let Some(cold) = cold.as_mut() {
-                        count_real(cold, &m, &enriched_codec, &gm);
-                    }
-                    tracker.processed(slot, m.offset(), 0);
-                }
-                Ok(m) => {
-                    dirty = true;
-                    records_in.inc();
-                    let slot = tracker.slot(m.topic(), m.partition());
-                    let (mut ticket, mut product) = decode(&m, &input_codec, slot, tracker.epoch());
-                    let max_age = config.max_product_age_ms as i64;
-                    if max_age > 0 && product.as_ref().is_some_and(|p| now_ms() - p.ts > max_age) {
-                        ticket.skipped = true;
-                        product = None;
-                    }
-                    let arrived = Instant::now();
-                    match product {
-                        None => order.push_ready((ticket, arrived), Generated::default()),
-                        Some(product) => {
-                            if let Some(cold) = cold.as_mut() {
-                                cold.track(&product, now_ms());
-                            }
-                            let seq = order.push_waiting((ticket, arrived));
-                            if handle.submit(Job { product, ticket: seq, arrived }).is_err() {
-                                result = Err(GenerateError::Thread("the inference thread stopped".into()));
-                                break;
-                            }
-                        }
-                    }
-                    if let Err(e) = emitter.release(&mut order) {
-                        result = Err(e);
-                        break;
-                    }
-                    gm.queue(handle.depth(), capacity);
-                    // Pausing again on every arrival also covers partitions assigned since.
-                    if handle.is_full() || order.len() >= order_capacity {
-                        let assignment = consumer.assignment()?;
-                        consumer.pause(&assignment)?;
-                        if !paused {
-                            tracing::debug!(depth = handle.depth(), waiting = order.len(), "generation queue full: product partitions paused");
-                        }
-                        paused = true;
-                        gm.paused(true);
-                    }
-                }
+            Some(done) = done_rx.recv() => stage.finished(&rt, done),
+            msg = rt.consumer().recv() => match msg {
+                Ok(m) => stage.consumed(&rt, &m),
                 Err(e) => {
                     tracing::warn!(error = %e, "consume error");
-                    metrics.kafka_error("consume");
+                    rt.metrics().kafka_error("consume");
+                    Ok(())
                 }
-            }
+            },
+        };
+        if let Err(e) = step {
+            break Err(e);
         }
-    }
+    };
 
     // Drain: what is queued is generated and delivered before the last commit.
     let deadline = Instant::now() + Duration::from_millis(topology.runtime.drain_timeout_ms);
-    while !order.is_empty() && Instant::now() < deadline && result.is_ok() {
+    let mut result = result;
+    while result.is_ok() && !stage.order.is_empty() && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_millis(100), done_rx.recv()).await {
-            Ok(Some(done)) if done.ticket & TOP_UP != 0 => emitter.emit_top_up(done.generated)?,
-            Ok(Some(done)) => {
-                order.complete(done.ticket, done.generated);
-                emitter.release(&mut order)?;
-            }
+            Ok(Some(done)) => result = stage.finished(&rt, done),
             Ok(None) => break,
-            Err(_) => {
-                producer.poll(Duration::ZERO);
+            Err(_) => rt.poll(),
+        }
+    }
+    let summary = stage.emitter.summary.clone();
+    let delivered = rt.close(result);
+    tracing::info!(?summary, "generation stage stopped");
+    delivered.map(|()| summary)
+}
+
+impl Stage {
+    /// A consumed record: an enriched event counts towards a product's warming up; a product
+    /// goes to the inference queue, or straight to the in-order buffer when it is a dead letter
+    /// or too old to generate for.
+    fn consumed(&mut self, rt: &Runtime, m: &BorrowedMessage<'_>) -> Result<(), GenerateError> {
+        rt.touch();
+        let tracker = rt.tracker().clone();
+        let slot = tracker.slot(m.topic(), m.partition());
+        if m.topic() == self.enriched_topic {
+            if let Some(cold) = self.cold.as_mut() {
+                count_real(cold, m, &self.enriched_codec, &self.gm);
+            }
+            rt.processed(slot, m.offset(), 0);
+            return Ok(());
+        }
+        self.records_in.inc();
+        let (mut ticket, mut product) = decode(
+            m,
+            &self.input_codec,
+            &self.dead_letters,
+            slot,
+            tracker.epoch(),
+        );
+        if self.max_age_ms > 0
+            && product
+                .as_ref()
+                .is_some_and(|p| now_ms() - p.ts > self.max_age_ms)
+        {
+            ticket.skipped = true;
+            product = None;
+        }
+        let arrived = Instant::now();
+        match product {
+            None => self
+                .order
+                .push_ready((ticket, arrived), Generated::default()),
+            Some(product) => {
+                if let Some(cold) = self.cold.as_mut() {
+                    cold.track(&product, now_ms());
+                }
+                let seq = self.order.push_waiting((ticket, arrived));
+                self.submit(Job {
+                    product,
+                    ticket: seq,
+                    arrived,
+                })?;
             }
         }
+        self.emitter.release(&mut self.order)?;
+        self.gm.queue(self.handle.depth(), self.capacity);
+        // Pausing again on every arrival also covers partitions assigned since.
+        if self.handle.is_full() || self.order.len() >= self.order_capacity {
+            let consumer = rt.consumer();
+            consumer.pause(&consumer.assignment()?)?;
+            if !self.paused {
+                tracing::debug!(
+                    depth = self.handle.depth(),
+                    waiting = self.order.len(),
+                    "generation queue full: product partitions paused"
+                );
+            }
+            self.paused = true;
+            self.gm.paused(true);
+        }
+        Ok(())
     }
-    if eos {
-        // The last transaction: committed if everything went well, aborted otherwise; records
-        // not released yet are consumed again by the next owner either way.
-        if result.is_ok() && tracker.failure().is_none() {
-            let r = tokio::task::block_in_place(|| {
-                transaction::commit(&consumer, &producer, &tracker, tx)
-            });
-            metrics.commit(r.is_ok());
-            result = r.map_err(Into::into);
+
+    /// A job came back from the inference thread.
+    fn finished(&mut self, rt: &Runtime, done: worker::Done<u64>) -> Result<(), GenerateError> {
+        rt.touch();
+        if done.ticket & TOP_UP != 0 {
+            self.emitter.emit_top_up(done.generated)?;
         } else {
-            let _ = tokio::task::block_in_place(|| producer.abort_transaction(tx.timeout));
+            self.order.complete(done.ticket, done.generated);
+            self.emitter.release(&mut self.order)?;
         }
-    } else {
-        let drain = Duration::from_millis(topology.runtime.drain_timeout_ms);
-        if let Err(e) = tokio::task::block_in_place(|| producer.flush(drain)) {
-            tracing::warn!(error = %e, "producer did not drain in time; undelivered records stay uncommitted");
+        self.gm.queue(self.handle.depth(), self.capacity);
+        if self.paused
+            && self.handle.depth() <= self.capacity / 2
+            && self.order.len() <= self.order_capacity / 2
+        {
+            let consumer = rt.consumer();
+            consumer.resume(&consumer.assignment()?)?;
+            self.paused = false;
+            self.gm.paused(false);
         }
-        commit_acknowledged(&consumer, &tracker, &metrics, CommitMode::Sync);
+        Ok(())
     }
-    if let Some(failure) = tracker.failure() {
-        result = result.and(Err(GenerateError::Delivery(failure)));
+
+    /// Submits the products due for another round, into the queue's free lower half only, so
+    /// that top-ups never cause backpressure on new products.
+    fn top_up(&mut self) -> Result<(), GenerateError> {
+        let Some(cold) = self.cold.as_mut() else {
+            return Ok(());
+        };
+        let room = (self.capacity / 2).saturating_sub(self.handle.depth());
+        let due = if self.paused {
+            Vec::new()
+        } else {
+            cold.due(now_ms(), room)
+        };
+        let rounds = due.len();
+        for mut product in due {
+            // Its synthetic behaviour happens now, not when the product first appeared.
+            product.ts = now_ms();
+            self.top_ups += 1;
+            let job = Job {
+                product,
+                ticket: TOP_UP | self.top_ups,
+                arrived: Instant::now(),
+            };
+            self.handle
+                .submit(job)
+                .map_err(|_| GenerateError::Thread("the inference thread stopped".into()))?;
+        }
+        if let Some(cold) = self.cold.as_mut() {
+            self.gm.cold(cold.len(), rounds, cold.take_counts());
+        }
+        self.gm.queue(self.handle.depth(), self.capacity);
+        Ok(())
     }
-    consumer.unsubscribe();
-    tracing::info!(summary = ?emitter.summary, "generation stage stopped");
-    result.map(|()| emitter.summary.clone())
+
+    fn submit(&self, job: Job<u64>) -> Result<(), GenerateError> {
+        self.handle
+            .submit(job)
+            .map_err(|_| GenerateError::Thread("the inference thread stopped".into()))
+    }
 }
 
 /// A real event on the enriched topic counts towards its item's warming up; the stage's own
@@ -458,30 +449,21 @@ fn count_real(
 fn decode(
     m: &BorrowedMessage<'_>,
     codec: &Codec,
+    dead_letters: &DeadLetters,
     slot: Slot,
     epoch: u64,
 ) -> (Ticket, Option<ProductEvent>) {
     let payload = m.payload().unwrap_or_default();
-    let (product, dead_letter) = match codec.decode::<ProductEvent>(EventType::Product, payload) {
+    let (product, rejection) = match codec.decode::<ProductEvent>(EventType::Product, payload) {
         Ok(p) if !p.item_id.is_empty() => (Some(p), None),
         Ok(_) => (
             None,
-            Some(("invalid_value", "item_id is empty".to_string())),
+            Some(Rejection::new(RejectCode::InvalidValue, "item_id is empty")),
         ),
-        Err(r) => (None, Some((r.code.as_str(), r.message))),
+        Err(r) => (None, Some(r)),
     };
-    let dead_letter = dead_letter.map(|(code, message)| DeadLetter {
-        reason_code: code.to_owned(),
-        reason_message: message,
-        stage: "generate".into(),
-        source_topic: m.topic().to_owned(),
-        source_partition: m.partition(),
-        source_offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        payload: payload[..payload.len().min(256 * 1024)].to_vec(),
-        payload_size: payload.len() as i64,
-        ts: now_ms(),
-    });
+    let dead_letter =
+        rejection.map(|r| dead_letters.build(&Source::of(m), "generate", r, now_ms()));
     let ticket = Ticket {
         slot,
         offset: m.offset(),
@@ -490,149 +472,4 @@ fn decode(
         epoch,
     };
     (ticket, product)
-}
-
-/// Turns results into records on the output topics.
-struct Emitter {
-    outputs: Outputs,
-    weights: Weights,
-    producer: Arc<Producer>,
-    tracker: Arc<AckTracker>,
-    gm: GenerationMetrics,
-    buf: Vec<u8>,
-    summary: Summary,
-}
-
-impl Emitter {
-    fn send<T: serde::Serialize>(
-        &mut self,
-        out: fn(&Outputs) -> &(String, Codec),
-        ty: EventType,
-        key: &[u8],
-        value: &T,
-        token: usize,
-    ) -> Result<(), GenerateError> {
-        let (topic, codec) = out(&self.outputs);
-        self.buf.clear();
-        codec.encode(ty, value, &mut self.buf)?;
-        let record = BaseRecord::with_opaque_to(topic, token)
-            .key(key)
-            .payload(&self.buf);
-        send_waiting(&self.producer, record).map_err(|e| {
-            let (slot, offset) = crate::pipeline::ack::unpack(token);
-            self.tracker.failed(slot, offset, e.to_string());
-            GenerateError::Delivery(format!("cannot produce to {topic}: {e}"))
-        })
-    }
-
-    /// Hands every finished record at the front of `order` to the producer.
-    fn release(
-        &mut self,
-        order: &mut InOrder<(Ticket, Instant), Generated>,
-    ) -> Result<(), GenerateError> {
-        while let Some(((ticket, arrived), generated)) = order.pop_ready() {
-            self.emit(ticket, arrived, generated)?;
-        }
-        Ok(())
-    }
-
-    fn emit(&mut self, t: Ticket, arrived: Instant, g: Generated) -> Result<(), GenerateError> {
-        if !self.tracker.still_owned(t.slot, t.epoch) {
-            // Revoked while it was generated: its next owner consumes it again, and outputs
-            // from here would be doubled (or, with transactions, committed without its offset).
-            self.gm.product("revoked");
-            return Ok(());
-        }
-        let token = pack(t.slot, t.offset);
-        if let Some(dl) = t.dead_letter {
-            self.tracker.processed(t.slot, t.offset, 1);
-            self.summary.dead_letters += 1;
-            self.gm.product("dead_letter");
-            let key = dl.key.clone().unwrap_or_default();
-            return self.send(|o| &o.dead_letter, EventType::DeadLetter, &key, &dl, token);
-        }
-        if t.skipped {
-            self.tracker.processed(t.slot, t.offset, 0);
-            self.summary.skipped += 1;
-            self.gm.product("skipped_old");
-            return Ok(());
-        }
-        let n = g.reviews.len() + 2 * g.behavior.len();
-        // Registered before sending, so that an acknowledgement never precedes its record.
-        self.tracker.processed(t.slot, t.offset, n as u32);
-        self.send_generated(&g, token)?;
-        self.summary.products += 1;
-        let complete = g.missing_reviews == 0 && !g.missing_behavior;
-        self.gm
-            .product(if complete { "generated" } else { "partial" });
-        self.gm.latency(arrived.elapsed().as_secs_f64());
-        Ok(())
-    }
-
-    /// A top-up round's records: produced like any others, but tied to no input offset.
-    fn emit_top_up(&mut self, mut g: Generated) -> Result<(), GenerateError> {
-        // A round's ids must differ from the first round's (consumers deduplicate by id); the
-        // batch seed differs per round.
-        for r in &mut g.reviews {
-            r.event_id = format!("{}-top{}", r.event_id, r.seed);
-        }
-        for b in &mut g.behavior {
-            b.event_id = format!("{}-top{}", b.event_id, b.seed);
-        }
-        self.send_generated(&g, pack(TOP_UP_SLOT, 0))?;
-        self.summary.top_ups += 1;
-        self.gm.product("top_up");
-        Ok(())
-    }
-
-    fn send_generated(&mut self, g: &Generated, token: usize) -> Result<(), GenerateError> {
-        for r in &g.reviews {
-            self.send(
-                |o| &o.reviews,
-                EventType::SyntheticReview,
-                r.item_id.as_bytes(),
-                r,
-                token,
-            )?;
-        }
-        for b in &g.behavior {
-            self.send(
-                |o| &o.behavior,
-                EventType::SyntheticBehavior,
-                b.user_id.as_bytes(),
-                b,
-                token,
-            )?;
-            let weight = self.weights.of(b.kind);
-            let e = EnrichedEvent {
-                event_id: b.event_id.clone(),
-                user_id: b.user_id.clone(),
-                item_id: b.item_id.clone(),
-                kind: b.kind,
-                ts: b.ts,
-                weight,
-                origin: Origin::Synthetic,
-                synthetic: true,
-                model_version: Some(b.model_version.clone()),
-                rating: None,
-            };
-            self.send(
-                |o| &o.enriched,
-                EventType::Enriched,
-                e.user_id.as_bytes(),
-                &e,
-                token,
-            )?;
-        }
-        self.summary.reviews += g.reviews.len() as u64;
-        self.summary.behavior += g.behavior.len() as u64;
-        self.gm.generated("review", g.reviews.len());
-        self.gm.generated("behavior", g.behavior.len());
-        for ((kind, reason), n) in &g.rejected {
-            self.gm.rejected(kind, reason, *n);
-        }
-        self.gm.shortfall("review", g.missing_reviews);
-        self.gm.shortfall("behavior", g.missing_behavior as usize);
-        Ok(())
-    }
 }

@@ -44,8 +44,27 @@ pub struct BatchConfig {
     pub max_batch: usize,
     pub max_wait: Duration,
     pub capacity: usize,
-    /// Test hook: extra time per batch.
+    /// Test hook: extra time per batch ([`test_batch_delay`]).
     pub delay: Duration,
+}
+
+/// The environment variable of the slow-model test hook: every batch takes this many
+/// milliseconds longer. The integration tests set it to fill the queue; it lives outside the
+/// topology so that no production config carries a test setting.
+pub const TEST_BATCH_DELAY_ENV: &str = "WARMSTART_TEST_BATCH_DELAY_MS";
+
+pub fn test_batch_delay() -> Duration {
+    let ms = std::env::var(TEST_BATCH_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if ms > 0 {
+        tracing::warn!(
+            ms,
+            "test hook {TEST_BATCH_DELAY_ENV} set: every batch is slowed down"
+        );
+    }
+    Duration::from_millis(ms)
 }
 
 pub struct Handle<T> {

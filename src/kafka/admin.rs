@@ -26,6 +26,11 @@ pub async fn ensure_topics(
     if topics.is_empty() || partitions <= 0 {
         return Ok(());
     }
+    // A topic named twice (a service that reads a topic it also writes) made the request hang
+    // here: the create call never completed.
+    let mut topics = topics.to_vec();
+    topics.sort_unstable();
+    topics.dedup();
     let admin: AdminClient<DefaultClientContext> = config.create().map_err(AdminError::Client)?;
     let new: Vec<NewTopic> = topics
         .iter()

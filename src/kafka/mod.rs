@@ -2,7 +2,6 @@
 //! callbacks (deliveries, rebalances, statistics) to the pipeline, and the embedded mock cluster.
 
 pub mod admin;
-pub mod context;
 pub mod mock;
 pub mod publish;
 

@@ -5,13 +5,23 @@
 //! partitions assigned), so that an orchestrator routes around an instance that lost its broker.
 
 use super::Metrics;
-use crate::generate::service::Reloader;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::future::BoxFuture;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What `POST /admin/reload` asks to reload (the generation stage's models). A trait rather than
+/// the stage's own handle, so that observability depends on nothing above it.
+pub trait Reload: Send + Sync + 'static {
+    /// Reloads and answers with what now serves, as JSON, or the reason it failed.
+    fn reload(&self) -> BoxFuture<'static, Result<serde_json::Value, String>>;
+}
+
+pub type Reloader = Arc<dyn Reload>;
 
 pub fn router(metrics: Metrics, reloader: Option<Reloader>) -> Router {
     let app = Router::new()

@@ -3,17 +3,17 @@
 //! Stages know nothing of Kafka: they turn one [`Record`] into zero or more records, or reject it
 //! with a [`Rejection`]. The [`runner`] owns the consume-transform-produce loop, routes what comes
 //! out of the last stage to the output topics and rejections to the dead-letter topic, and commits
-//! an input offset only once everything produced from it is acknowledged (see [`ack`]), or, with
-//! `runtime.delivery = "exactly_once"`, commits outputs and offsets in one transaction
-//! ([`transaction`]).
+//! an input offset only once everything produced from it is acknowledged, or, with
+//! `runtime.delivery = "exactly_once"`, commits outputs and offsets in one transaction (both in
+//! `delivery`).
 //! Later stages (generation) plug in by implementing [`Stage`], without touching the Kafka code.
 
-pub mod ack;
 mod chain;
+mod parallel;
 mod record;
 pub mod runner;
 pub mod stages;
-pub mod transaction;
+mod worker;
 
 pub use chain::Chain;
 pub use record::{InputCtx, Record};

@@ -8,6 +8,7 @@
 use rand::Rng;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BprConfig {
     pub dim: usize,
     pub learning_rate: f32,

@@ -17,11 +17,14 @@ use super::content::{ContentMatch, Profile};
 use super::features::{hashed, named_features};
 use super::hybrid::{Hybrid, ItemVector};
 use super::splitmix::SplitMix64;
-use crate::eval::rank;
 use crate::events::{EnrichedEvent, Origin, ProductEvent};
+use crate::recommend::rank;
 use std::collections::HashMap;
 
+/// Missing fields take their defaults, unknown ones are refused: this is the topology's
+/// `[recommender.model]` as well as what a snapshot stores.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OnlineConfig {
     pub bpr: BprConfig,
     /// Weight of a synthetic interaction relative to a real one of the same kind.

@@ -13,8 +13,8 @@ use super::corpus::ReviewCorpus;
 use super::eval_reviews::{load, Loaded};
 use super::generator::Condition;
 use super::train_reviews::{splits, ReviewsError, FILES};
-use crate::gan::card::{data_file, ModelCard, Run};
-use crate::gan::checkpoint;
+use crate::artifact::card::{data_file, ModelCard, Run};
+use crate::artifact::checkpoint;
 use crate::optim::{seed_unit, Adam, Current, ResumeFile, RESUME_FILE};
 use crate::plot;
 use rand::Rng;
@@ -229,10 +229,11 @@ pub fn train(config: &AdversarialConfig, progress: bool) -> Result<ModelCard, Re
     bar.finish_and_clear();
 
     let out = &config.out;
-    std::fs::create_dir_all(out).map_err(crate::gan::error::io(out))?;
+    std::fs::create_dir_all(out).map_err(crate::artifact::error::io(out))?;
     if !config.resume {
         for f in ["tokenizer.json", "conditions.json"] {
-            std::fs::copy(config.from.join(f), out.join(f)).map_err(crate::gan::error::io(out))?;
+            std::fs::copy(config.from.join(f), out.join(f))
+                .map_err(crate::artifact::error::io(out))?;
         }
     }
     let steps = done + config.steps;

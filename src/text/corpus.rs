@@ -5,9 +5,9 @@
 //!
 //! Both become the same [`Corpus`] of [`Review`]s, split by product with the same stable hash.
 
+use crate::artifact::card::ModelCard;
 use crate::data::clothing::{self, Corpus, Review};
 use crate::data::{instruments, DataError, StreamEvent};
-use crate::gan::card::ModelCard;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -301,7 +301,7 @@ mod tests {
         let (tok, vars, g) = setup(3);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("generator.safetensors");
-        crate::gan::checkpoint::save_f16(&vars, &path).unwrap();
+        crate::artifact::checkpoint::save_f16(&vars, &path).unwrap();
         let (_, other_vars, other) = setup(4);
         let seq = tok.encode("love this dress");
         let (input, _) = g.batch(&[&seq], &tok, Device::Cpu);
@@ -309,7 +309,7 @@ mod tests {
             Vec::<f32>::try_from(m.forward(&[cond(4)], &input).flatten(0, -1)).unwrap()
         };
         assert_ne!(out(&g), out(&other));
-        crate::gan::checkpoint::load(&other_vars, &path).unwrap();
+        crate::artifact::checkpoint::load(&other_vars, &path).unwrap();
         assert_eq!(out(&g), out(&other));
     }
 }

@@ -23,6 +23,12 @@ pub struct TokenizerError {
     pub reason: String,
 }
 
+impl From<TokenizerError> for crate::artifact::error::TrainError {
+    fn from(e: TokenizerError) -> Self {
+        crate::artifact::error::TrainError::Tokenizer(Box::new(e))
+    }
+}
+
 pub struct ReviewTokenizer {
     inner: Tokenizer,
     pub pad: u32,

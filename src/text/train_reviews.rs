@@ -8,9 +8,9 @@
 use super::corpus::ReviewCorpus;
 use super::generator::{Condition, GeneratorConfig, ReviewGenerator};
 use super::tokenizer::ReviewTokenizer;
+use crate::artifact::card::{data_file, ModelCard, Run};
+use crate::artifact::checkpoint;
 use crate::data::clothing::{self, Review, Split};
-use crate::gan::card::{data_file, ModelCard, Run};
-use crate::gan::checkpoint;
 use crate::optim::{seed_for, Adam, Current, ResumeFile, RESUME_FILE};
 use crate::plot;
 use rand::rngs::StdRng;
@@ -97,7 +97,7 @@ impl Conditions {
     }
 }
 
-pub use crate::gan::error::TrainError as ReviewsError;
+pub use crate::artifact::error::TrainError as ReviewsError;
 
 pub fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<(), ReviewsError> {
     std::fs::write(path, serde_json::to_string_pretty(v).expect("serialises")).map_err(|e| {
@@ -170,7 +170,7 @@ pub fn held_out_nll(
 
 pub fn train(opts: &TrainReviews, progress: bool) -> Result<ModelCard, ReviewsError> {
     let out = &opts.out;
-    std::fs::create_dir_all(out).map_err(crate::gan::error::io(out))?;
+    std::fs::create_dir_all(out).map_err(crate::artifact::error::io(out))?;
     let corpus = opts.corpus.load()?;
     let [train_set, val_set, _test] = splits(&corpus);
     let tok_path = out.join("tokenizer.json");

@@ -5,6 +5,8 @@
 //! name of the field rather than being ignored; [`Topology::validate`] adds the checks that serde
 //! cannot express and names the offending field the same way.
 
+pub mod generation;
+pub mod recommender;
 mod stages;
 
 pub use stages::{DecodeConfig, DedupConfig, EnrichConfig, StageConfig, Weights};
@@ -29,6 +31,13 @@ pub enum TopologyError {
     },
     #[error("topology field `{field}`: {reason}")]
     Invalid { field: String, reason: String },
+    #[error("schema file {path}: {source}")]
+    SchemaFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Schema(#[from] crate::codec::RegistryError),
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TopologyError {
@@ -58,7 +67,10 @@ pub struct Topology {
     pub http: HttpConfig,
     /// The generation stage (synthetic reviews and behaviour for new products); absent: off.
     #[serde(default)]
-    pub generation: Option<crate::generate::GenerationConfig>,
+    pub generation: Option<generation::GenerationConfig>,
+    /// The online recommender service (`warmstart recommender`).
+    #[serde(default)]
+    pub recommender: recommender::RecommenderConfig,
 }
 
 fn default_name() -> String {
@@ -165,7 +177,7 @@ pub struct SchemaConfig {
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// `at_least_once` (offsets committed after the outputs are acknowledged) or `exactly_once`
-    /// (outputs and offsets in one Kafka transaction; see `pipeline::transaction`).
+    /// (outputs and offsets in one Kafka transaction; see `delivery::transaction`).
     #[serde(default)]
     pub delivery: Delivery,
     /// The producer's `transactional.id` with `exactly_once`: stable across restarts of one
@@ -179,6 +191,11 @@ pub struct RuntimeConfig {
     /// Output records sent but not yet acknowledged before consumption pauses.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Threads that decode, run the stages and encode, each owning a fixed share of the input
+    /// partitions (so each partition stays in order). 1: all of it on the consuming task, the
+    /// shape before workers; 0 (the default): one per CPU core.
+    #[serde(default)]
+    pub workers: usize,
     /// How long shutdown waits for the producer to deliver what it holds.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout_ms: u64,
@@ -196,6 +213,14 @@ pub enum Delivery {
 }
 
 impl RuntimeConfig {
+    /// `workers`, with 0 resolved to the number of CPU cores.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The `transactional.id` an exactly-once pipeline of group `group_id` uses.
     pub fn transactional_id(&self, group_id: &str) -> String {
         self.transactional_id.clone().unwrap_or_else(|| {
@@ -215,6 +240,7 @@ impl Default for RuntimeConfig {
             transactional_id: None,
             commit_interval_ms: default_commit_interval(),
             max_in_flight: default_max_in_flight(),
+            workers: 0,
             drain_timeout_ms: default_drain_timeout(),
             dead_letter_max_payload_bytes: default_dl_payload(),
         }
@@ -255,6 +281,20 @@ fn default_listen() -> String {
 }
 
 impl Topology {
+    /// The built-in schemas plus the topology's extra writer schemas (`[[schemas]]`).
+    pub fn schema_registry(&self) -> Result<crate::codec::SchemaRegistry, TopologyError> {
+        let mut registry = crate::codec::SchemaRegistry::builtin();
+        for s in &self.schemas {
+            let text =
+                std::fs::read_to_string(&s.file).map_err(|source| TopologyError::SchemaFile {
+                    path: s.file.clone(),
+                    source,
+                })?;
+            registry.register(s.id, s.event_type, &text)?;
+        }
+        Ok(registry)
+    }
+
     pub fn load(path: &Path) -> Result<Self, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
             path: path.to_owned(),
@@ -271,6 +311,11 @@ impl Topology {
         for schema in &mut topology.schemas {
             if schema.file.is_relative() {
                 schema.file = base.join(&schema.file);
+            }
+        }
+        if let Some(snapshot) = &mut topology.recommender.snapshot {
+            if snapshot.is_relative() {
+                *snapshot = base.join(&*snapshot);
             }
         }
         if let Some(g) = &mut topology.generation {
@@ -363,6 +408,7 @@ impl Topology {
             }
         }
         stages::validate(&self.stages)?;
+        self.recommender.validate()?;
         if let Some(g) = &self.generation {
             g.validate()?;
             // Each kind of synthetic record needs its topic only when the stage writes it.
@@ -410,6 +456,9 @@ impl Topology {
             .is_some_and(|t| t.trim().is_empty())
         {
             return Err(invalid("runtime.transactional_id", "must not be empty"));
+        }
+        if self.runtime.workers > 64 {
+            return Err(invalid("runtime.workers", "must be 0 (one per core) to 64"));
         }
         if self.runtime.max_in_flight == 0 {
             return Err(invalid("runtime.max_in_flight", "must be at least 1"));

@@ -162,3 +162,63 @@ fn a_stage_that_writes_one_kind_needs_only_that_kind_of_topic() {
     );
     assert!(e.contains("`outputs.synthetic_reviews`"), "{e}");
 }
+
+#[test]
+fn the_recommender_section_has_defaults_and_names_its_fields() {
+    let t = Topology::parse(DEFAULT).unwrap();
+    assert_eq!(t.recommender.group_id, "warmstart-recommender");
+    assert_eq!(t.recommender.listen, "127.0.0.1:8080");
+    assert_eq!(t.recommender.model.content_weight, 16.0);
+    let with = |section: &str| format!("{DEFAULT}\n[recommender]\n{section}\n");
+    let t = Topology::parse(&with(
+        "group_id = \"rec\"\nsnapshot_interval_s = 5\n[recommender.model]\ncontent_weight = 4.0\n[recommender.model.bpr]\ndim = 32",
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            t.recommender.group_id.as_str(),
+            t.recommender.snapshot_interval_s
+        ),
+        ("rec", 5)
+    );
+    assert_eq!(t.recommender.model.bpr.dim, 32);
+    assert_eq!(
+        t.recommender.model.bpr.learning_rate, 0.05,
+        "defaults fill the rest"
+    );
+    for (section, field) in [
+        ("listen = \"nowhere\"", "recommender.listen"),
+        ("group_id = \" \"", "recommender.group_id"),
+        ("snapshot_interval_s = 0", "recommender.snapshot_interval_s"),
+        ("commit_interval_ms = 1", "recommender.commit_interval_ms"),
+        (
+            "[recommender.model.bpr]\ndim = 0",
+            "recommender.model.bpr.dim",
+        ),
+        (
+            "[recommender.model]\ncontent_weight = -1.0",
+            "recommender.model.content_weight",
+        ),
+        (
+            "[recommender.model]\npopularity_decay = 1.0",
+            "recommender.model.popularity_decay",
+        ),
+    ] {
+        let e = err(&with(section));
+        assert!(e.contains(field), "{section}: {e}");
+    }
+    let e = err(&with("[recommender.model]\ncontent_wieght = 1.0"));
+    assert!(e.contains("content_wieght"), "{e}");
+}
+
+#[test]
+fn workers_are_bounded_and_zero_means_one_per_core() {
+    let t = Topology::parse(DEFAULT).unwrap();
+    assert_eq!(t.runtime.workers, 0);
+    assert!(t.runtime.worker_threads() >= 1);
+    let e = err(&DEFAULT.replace(
+        "max_in_flight = 200000",
+        "max_in_flight = 200000\nworkers = 65",
+    ));
+    assert!(e.contains("runtime.workers"), "{e}");
+}

@@ -189,18 +189,37 @@ impl std::ops::DerefMut for Proc {
     }
 }
 
-/// The pipeline binary as a child process.
+/// `warmstart <args>` as a long-running service of a test: JSON logs (`warn,warmstart=info`) on
+/// the test's stderr, stdout dropped, killed when the `Proc` is dropped. `env` is applied after
+/// those defaults, so it may override `RUST_LOG`.
+pub fn spawn_warmstart(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_warmstart"))
+        .args(["--log-format", "json"])
+        .args(args)
+        .env("RUST_LOG", "warn,warmstart=info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn warmstart {}: {e}", args.join(" ")));
+    Proc(child)
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// `warmstart run`: the pipeline.
 pub fn spawn_pipeline(topology: &Path, http_listen: &str) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_warmstart"))
-            .args(["--log-format", "json", "run", "--topology"])
-            .arg(topology)
-            .args(["--http-listen", http_listen])
-            .env("RUST_LOG", "warn,warmstart=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn warmstart run"),
+    spawn_warmstart(
+        &[
+            "run",
+            "--topology",
+            path_arg(topology),
+            "--http-listen",
+            http_listen,
+        ],
+        &[],
     )
 }
 
@@ -210,17 +229,11 @@ pub fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
         0
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pipeline did not stop within 60 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "the process to stop after SIGTERM",
+        Duration::from_secs(60),
+        || child.try_wait().unwrap(),
+    )
 }
 
 pub fn sigkill(child: &mut Child) {
@@ -229,11 +242,10 @@ pub fn sigkill(child: &mut Child) {
 }
 
 /// Waits until consumer group `group` has committed every partition of `topic` up to its high
-/// watermark: the pipeline has handled everything, duplicates or not.
+/// watermark: the pipeline has handled everything, duplicates or not. `false` on timeout.
 pub fn wait_for_group(group: &str, topic: &str, timeout: Duration) -> bool {
     let c: BaseConsumer = client().set("group.id", group).create().unwrap();
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
+    poll_until(timeout, || {
         let md = c
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .unwrap();
@@ -248,18 +260,17 @@ pub fn wait_for_group(group: &str, topic: &str, timeout: Duration) -> bool {
                     .1,
             );
         }
-        if let Ok(committed) = c.committed_offsets(tpl, Duration::from_secs(10)) {
-            let done = committed.elements().iter().all(|e| {
+        let committed = c.committed_offsets(tpl, Duration::from_secs(10)).ok()?;
+        committed
+            .elements()
+            .iter()
+            .all(|e| {
                 let hi = high[&e.partition()];
                 hi == 0 || e.offset().to_raw().is_some_and(|o| o >= hi)
-            });
-            if done {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
+            })
+            .then_some(())
+    })
+    .is_some()
 }
 
 /// Sum of the high watermarks of every partition of `topic`.
@@ -280,16 +291,13 @@ pub fn count(topic: &str) -> i64 {
         .sum()
 }
 
-/// Waits until `topic` holds at least `n` records.
+/// Waits until `topic` holds at least `n` records; returns how many it holds (fewer on timeout).
 pub fn wait_for_count(topic: &str, n: i64, timeout: Duration) -> i64 {
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll_until(timeout, || {
         let c = count(topic);
-        if c >= n || Instant::now() > deadline {
-            return c;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (c >= n).then_some(c)
+    })
+    .unwrap_or_else(|| count(topic))
 }
 
 pub struct Record {
@@ -469,29 +477,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The recommender binary as a child process.
-pub fn spawn_recommender(topology: &std::path::Path, group: &str, listen: &str) -> Proc {
+/// `warmstart recommender` in group `group`, serving on `listen`.
+pub fn spawn_recommender(topology: &Path, group: &str, listen: &str) -> Proc {
     spawn_recommender_with(topology, group, listen, &[])
 }
 
-pub fn spawn_recommender_with(
-    topology: &std::path::Path,
-    group: &str,
-    listen: &str,
-    extra: &[&str],
-) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_warmstart"))
-            .args(["--log-format", "json", "recommender", "--topology"])
-            .arg(topology)
-            .args(["--group-id", group, "--listen", listen])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn warmstart recommender"),
-    )
+/// As `spawn_recommender`, with `extra` arguments (a snapshot, its interval).
+pub fn spawn_recommender_with(topology: &Path, group: &str, listen: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "recommender",
+        "--topology",
+        path_arg(topology),
+        "--group-id",
+        group,
+        "--listen",
+        listen,
+    ];
+    args.extend_from_slice(extra);
+    spawn_warmstart(&args, &[])
 }
 
 /// The sum of a metric's series; 0 while the server is not listening yet.
@@ -509,6 +512,44 @@ pub fn metric(addr: &str, name: &str) -> f64 {
 pub fn http_get_ok(addr: &str, path: &str) -> Option<String> {
     std::net::TcpStream::connect(addr).ok()?;
     Some(http_get(addr, path).1)
+}
+
+/// Waits until the metric `name` at `addr` reaches `at_least`; returns its value then (or at the
+/// timeout, for the caller's own assertion).
+pub fn wait_for_metric(addr: &str, name: &str, at_least: f64, timeout: Duration) -> f64 {
+    poll_until(timeout, || {
+        let v = metric(addr, name);
+        (v >= at_least).then_some(v)
+    })
+    .unwrap_or_else(|| metric(addr, name))
+}
+
+/// Polls `check` until it gives a value and returns it; panics naming `what` once `timeout` has
+/// passed. The pause between polls grows from 5 ms to 100 ms: quick for the conditions that hold
+/// almost at once, without hammering the broker or an HTTP endpoint for the slow ones.
+#[track_caller]
+pub fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    match poll_until(timeout, check) {
+        Some(v) => v,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// `wait_until` for callers that assert themselves, with their own message: `None` on timeout.
+pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
 }
 
 /// `n` real behaviour events from Amazon Beauty 5-core.

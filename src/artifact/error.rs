@@ -6,7 +6,6 @@ use super::checkpoint::CheckpointError;
 use crate::data::DataError;
 use crate::optim::ResumeError;
 use crate::plot::PlotError;
-use crate::text::tokenizer::TokenizerError;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +20,9 @@ pub enum TrainError {
     Card(#[from] CardError),
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// The review models' tokenizer (a type of `text`, which sits above this module).
     #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
+    Tokenizer(Box<dyn std::error::Error + Send + Sync>),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -21,8 +21,8 @@
 //! stage finishes records later than it consumes them, so it commits the offsets of what it has
 //! released to the producer, which after a flush are the tracker's acknowledged offsets.
 
-use crate::kafka::context::Producer;
-use crate::pipeline::ack::AckTracker;
+use crate::delivery::ack::AckTracker;
+use crate::delivery::context::Producer;
 use crate::topology::KafkaConfig;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::Consumer;

@@ -1,6 +1,7 @@
-//! The generation stage's config: the `[generation]` section of a topology.
+//! The generation stage's config: the `[generation]` section of a topology. It lives with the
+//! rest of the topology so that the config layer needs nothing from the stage it configures.
 
-use crate::topology::TopologyError;
+use super::TopologyError;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -75,14 +76,7 @@ pub struct GenerationConfig {
     pub gates: GateConfig,
     /// Generate again for products still cold after their first round (off when absent).
     #[serde(default)]
-    pub top_up: Option<super::cold::TopUpConfig>,
-    /// `/metrics`, `/healthz`, `/readyz` and `POST /admin/reload`; loopback by default, empty
-    /// to disable.
-    #[serde(default = "default_listen")]
-    pub listen: String,
-    /// Test hook: every batch takes this much longer (a slow model).
-    #[serde(default)]
-    pub debug_batch_delay_ms: u64,
+    pub top_up: Option<TopUpConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,9 +161,6 @@ fn default_threads() -> i32 {
 }
 fn default_seed() -> u64 {
     42
-}
-fn default_listen() -> String {
-    "127.0.0.1:9465".into()
 }
 fn default_copy_run() -> usize {
     8
@@ -267,12 +258,6 @@ impl GenerationConfig {
         if let Some((field, reason)) = self.top_up.as_ref().and_then(|t| t.invalid_field()) {
             return Err(invalid(&format!("top_up.{field}"), reason));
         }
-        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(
-                "listen",
-                format!("`{}` is not an address:port", self.listen),
-            ));
-        }
         Ok(())
     }
 
@@ -292,4 +277,62 @@ impl GenerationConfig {
 /// The repo's `models/` folder (the committed default checkpoints), or `WARMSTART_MODELS`.
 pub fn models_dir() -> PathBuf {
     crate::data::repo_dir("WARMSTART_MODELS", "models")
+}
+
+/// `[generation.top_up]`: regenerate for products with fewer than `min_real_interactions` real
+/// interactions, every `interval_ms`, at most `max_rounds` times.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpConfig {
+    #[serde(default = "default_min_real")]
+    pub min_real_interactions: u32,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_rounds")]
+    pub max_rounds: u32,
+    #[serde(default = "default_max_products")]
+    pub max_products: usize,
+}
+
+fn default_min_real() -> u32 {
+    5
+}
+fn default_interval() -> u64 {
+    600_000
+}
+fn default_rounds() -> u32 {
+    3
+}
+fn default_max_products() -> usize {
+    100_000
+}
+
+impl Default for TopUpConfig {
+    fn default() -> Self {
+        TopUpConfig {
+            min_real_interactions: default_min_real(),
+            interval_ms: default_interval(),
+            max_rounds: default_rounds(),
+            max_products: default_max_products(),
+        }
+    }
+}
+
+impl TopUpConfig {
+    /// The first invalid field, by its name under `generation.top_up`, and why.
+    pub fn invalid_field(&self) -> Option<(&'static str, &'static str)> {
+        if self.min_real_interactions == 0 {
+            return Some(("min_real_interactions", "must be at least 1"));
+        }
+        if self.interval_ms < 100 {
+            return Some(("interval_ms", "must be at least 100"));
+        }
+        if !(1..=100).contains(&self.max_rounds) {
+            return Some(("max_rounds", "must be 1 to 100"));
+        }
+        if self.max_products == 0 {
+            return Some(("max_products", "must be at least 1"));
+        }
+        None
+    }
 }

@@ -7,8 +7,8 @@
 //!   consumer, so that a rebalance neither loses nor repeats work; statistics feed the lag gauges;
 //!   broker-down errors turn readiness off.
 
+use crate::delivery::ack::{unpack, AckTracker};
 use crate::observe::Metrics;
-use crate::pipeline::ack::{unpack, AckTracker};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -89,7 +89,9 @@ pub struct PipelineContext {
     pub assigned: AtomicBool,
     /// Exactly-once: a revocation then commits the open transaction (outputs and offsets)
     /// instead of flushing and committing offsets.
-    pub transactional: Option<crate::pipeline::transaction::Transactions>,
+    pub transactional: Option<crate::delivery::transaction::Transactions>,
+    /// Records handed to worker threads: a revocation waits for them before it commits.
+    pub handoff: Arc<crate::delivery::handoff::Handoff>,
 }
 
 impl ClientContext for PipelineContext {
@@ -133,11 +135,21 @@ impl ConsumerContext for PipelineContext {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
+        // Records of these partitions still with the workers must be processed (their outputs
+        // sent) before anything is committed for them.
+        if !self.handoff.wait_idle(self.drain_timeout) {
+            tracing::error!("workers did not finish their records on revocation; stopping without committing past them");
+            if let Some((topic, partition)) = revoked.first() {
+                let slot = self.tracker.slot(topic, *partition);
+                self.tracker
+                    .failed(slot, -1, "workers did not finish on revocation".into());
+            }
+        }
         if let (Some(tx), Some(p)) = (self.transactional, self.producer.get()) {
             // Everything done so far, revoked partitions included, commits now; the next owner
             // starts after it. A failure stops the runner (its transaction is aborted, so the
             // next owner repeats those records and nothing is doubled).
-            let r = crate::pipeline::transaction::commit(consumer, p, &self.tracker, tx);
+            let r = crate::delivery::transaction::commit(consumer, p, &self.tracker, tx);
             self.metrics.commit(r.is_ok());
             if let Err(e) = r {
                 if let Some((topic, partition)) = revoked.first() {

@@ -1,0 +1,274 @@
+//! The command line's arguments (clap). Each command's flags override the topology fields they
+//! name; [`super::overrides`] applies them, then validates.
+
+use crate::observe::logging::LogFormat;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "warmstart",
+    version,
+    about = "Warms up cold-start recommendation with synthetic data, on Kafka"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        env = "WARMSTART_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a pipeline topology against a Kafka cluster until SIGINT/SIGTERM.
+    Run {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        /// Overrides kafka.bootstrap_servers.
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Overrides kafka.group_id.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Overrides http.listen (empty: no HTTP server).
+        #[arg(long)]
+        http_listen: Option<String>,
+        /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
+        /// restarts).
+        #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
+        transactional_id: Option<String>,
+    },
+    /// Only the generation stage of a topology (its `[generation]` section), e.g. on a GPU
+    /// machine while the pipeline runs elsewhere. `warmstart run` starts it too when configured.
+    Generate {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Overrides http.listen (empty: no HTTP server).
+        #[arg(long)]
+        http_listen: Option<String>,
+        /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
+        /// restarts; the stage appends `-generate`).
+        #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
+        transactional_id: Option<String>,
+    },
+    /// Generation throughput on this machine's device: batch size 1 against dynamic batching,
+    /// on new products from Amazon Beauty (the models are the committed checkpoints).
+    BenchGeneration(BenchArgs),
+    /// Check a topology file without running it.
+    Validate {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+    },
+    /// The pipeline on the embedded mock Kafka cluster, fed with real Amazon Beauty events; with
+    /// a `[generation]` section (the default topology has one), new products after them get
+    /// synthetic reviews and behaviour, and the online recommender learns from both.
+    Demo {
+        #[arg(long, default_value = "topologies/generation.toml")]
+        topology: PathBuf,
+        /// How many real interactions to replay.
+        #[arg(long, default_value_t = 5000)]
+        events: usize,
+        /// New products launched after the history (with a `[generation]` section).
+        #[arg(long, default_value_t = 20)]
+        new_products: usize,
+    },
+    /// Check that libtorch loads and computes, on CUDA when present.
+    TorchCheck,
+    /// Offline evaluation with the published protocols.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Train a generator on the shipped real data and write its checkpoint folder.
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// The online recommender: learns from the topology's enriched and product topics, event by
+    /// event, and serves top-K over HTTP.
+    Recommender {
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Overrides recommender.group_id (default `warmstart-recommender`).
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Overrides recommender.listen (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Overrides recommender.snapshot: keep the model and its input offsets in this file
+        /// (restored at start, written every snapshot interval and at shutdown). Without one the
+        /// group's committed offsets are used.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        /// Overrides recommender.snapshot_interval_s (default 30).
+        #[arg(long)]
+        snapshot_interval_s: Option<u64>,
+    },
+    /// Publish a shipped real data set onto Kafka as a timestamped stream of behaviour events,
+    /// each item's product event at its first appearance.
+    Replay {
+        #[arg(long, value_enum)]
+        dataset: Dataset,
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+        bootstrap_servers: Option<String>,
+        /// Multiple of real time (60: one recorded minute per second); omit for as fast as possible.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Only the first N behaviour events.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Fraction of items counted as new for the cold-start split.
+        #[arg(long, default_value_t = 0.2)]
+        new_item_fraction: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Dataset {
+    Beauty,
+    Instruments,
+    Taobao,
+    GiftCards,
+}
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// The cold-start behaviour GAN (Amazon Beauty; kinds and gaps from Taobao).
+    Behavior {
+        #[arg(long, default_value = "models/behavior")]
+        out: PathBuf,
+        /// GAN epochs (added to the checkpoint's with --resume).
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Epochs of the recommender MF whose vectors the GAN learns.
+        #[arg(long, default_value_t = 40)]
+        mf_epochs: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Continue training in --out: exactly from its resume.safetensors when there, else from
+        /// the f16 weights with fresh optimizer moments (a warning says so).
+        #[arg(long)]
+        resume: bool,
+    },
+    /// The adversarial stage of the review generator, starting from an MLE checkpoint.
+    ReviewsGan {
+        #[arg(long, default_value = "models/reviews")]
+        from: PathBuf,
+        #[arg(long, default_value = "models/reviews-gan")]
+        out: PathBuf,
+        /// Adversarial steps (added to the checkpoint's with --resume).
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Continue the adversarial training in --out (--from is not read).
+        #[arg(long)]
+        resume: bool,
+    },
+    /// The conditional review generator: BPE vocabulary and MLE training.
+    Reviews {
+        #[arg(long, default_value = "models/reviews")]
+        out: PathBuf,
+        /// `clothing` (the main corpus) or `instruments` (Musical Instruments 5-core).
+        #[arg(long, default_value = "clothing")]
+        corpus: crate::text::corpus::ReviewCorpus,
+        #[arg(long, default_value_t = 8)]
+        epochs: usize,
+        #[arg(long, default_value_t = 256)]
+        hidden: i64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Continue training in --out (same tokenizer and conditions): exactly from its
+        /// resume.safetensors when there, else from the f16 weights with fresh optimizer moments.
+        #[arg(long)]
+        resume: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// The review generator on held-out products: BLEU, Self-BLEU, distinct-n, NLL, copies,
+    /// over sampling temperatures, with the quality-diversity curve as a PNG.
+    Reviews {
+        /// Checkpoint folders to compare (repeat the flag).
+        #[arg(long, default_values = ["models/reviews", "models/reviews-gan"])]
+        dir: Vec<PathBuf>,
+        /// Generated reviews per temperature.
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Also write the reports as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where to draw the quality-diversity curves.
+        #[arg(long, default_value = "out/reviews-quality-diversity.png")]
+        plot: PathBuf,
+    },
+    /// Next-item leave-one-out with full ranking on Amazon Beauty: HR and NDCG at 10 and 20.
+    Sequential {
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+    },
+    /// Predict-then-update over the last 10% of Amazon Beauty in time order: HR and NDCG at 10.
+    Prequential {
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+    },
+    /// The GAR/ALDI cold-start protocol on Amazon Beauty: cold, warm and hybrid P/R/NDCG@20.
+    Coldstart {
+        #[arg(long, default_value_t = 40)]
+        epochs: usize,
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        #[arg(long, default_value_t = 0.05)]
+        learning_rate: f32,
+        #[arg(long, default_value_t = 0.002)]
+        regularization: f32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Probability that a training step treats an item as cold (hybrid model).
+        #[arg(long, default_value_t = 0.5)]
+        item_dropout: f32,
+        /// Epochs of the behaviour GAN for the augmented row (0: no such row; experimental).
+        #[arg(long, default_value_t = 0)]
+        gan_epochs: usize,
+        /// Also write the table as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+/// `warmstart bench-generation`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Products per measurement.
+    #[arg(long, default_value_t = 256)]
+    pub products: usize,
+    /// `auto`, `cpu` or `cuda`.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch threads on the CPU.
+    #[arg(long, default_value_t = 1)]
+    pub cpu_threads: i32,
+    /// max_batch of the dynamic-batching run.
+    #[arg(long, default_value_t = 64)]
+    pub max_batch: usize,
+    /// Batch sizes of the batch-latency table.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,32,64")]
+    pub batch_sizes: Vec<usize>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
