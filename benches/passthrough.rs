@@ -113,14 +113,38 @@ fn raw_loop(input: &str, n: usize) -> f64 {
     started.unwrap().elapsed().as_secs_f64()
 }
 
+/// The machine's CPU time counters (all cores): (idle incl. iowait, total), from /proc/stat.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((idle, v.iter().sum()))
+}
+
+/// The share of the machine's CPU time (every core, the broker's included) spent idle between
+/// two samples.
+fn idle_share(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> f64 {
+    match (a, b) {
+        (Some((i0, t0)), Some((i1, t1))) if t1 > t0 => (i1 - i0) as f64 / (t1 - t0) as f64,
+        _ => f64::NAN,
+    }
+}
+
+/// The pipeline's time and the machine's idle share during it.
 fn pipeline(
     rt: &tokio::runtime::Runtime,
     input: &str,
     n: usize,
     delivery: &str,
     workers: usize,
-) -> f64 {
-    pipeline_beside(rt, input, n, None, delivery, workers).0
+) -> (f64, f64) {
+    let (t, _, idle) = pipeline_beside(rt, input, n, None, delivery, workers);
+    (t, idle)
 }
 
 /// The pipeline on `input`, with the generation stage of `generation` (its product backlog
@@ -133,7 +157,7 @@ fn pipeline_beside(
     generation: Option<&str>,
     delivery: &str,
     workers: usize,
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     let out = unique("pipe-out");
     let products = generation.map_or(format!("{out}.products"), str::to_owned);
     let text = format!(
@@ -211,12 +235,15 @@ workers = {workers}
     let (tx, rx) = std::sync::mpsc::channel();
     let done = async move {
         let mut started = None;
+        let mut cpu_at_start = None;
         loop {
             if started.is_none() && watch.total_records_in() > 0 {
                 started = Some(Instant::now());
+                cpu_at_start = cpu_times();
             }
             if out_counter.get() as usize >= n {
-                let _ = tx.send(started.unwrap().elapsed().as_secs_f64());
+                let idle = idle_share(cpu_at_start, cpu_times());
+                let _ = tx.send((started.unwrap().elapsed().as_secs_f64(), idle));
                 return;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -231,7 +258,8 @@ workers = {workers}
     if let Some(task) = stage {
         rt.block_on(task).unwrap().unwrap();
     }
-    (rx.recv().unwrap(), during)
+    let (t, idle) = rx.recv().unwrap();
+    (t, during, idle)
 }
 
 /// The stages and the output encoding alone, in memory: the pipeline's CPU cost per event.
@@ -375,6 +403,7 @@ fn main() {
         (Vec::new(), Vec::new(), Vec::new(), 0.0);
     let mut eos = Vec::new();
     let mut single = Vec::new();
+    let (mut pipe_idle, mut single_idle) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         // BENCH_ONLY=pipeline (or raw) runs one side, for profiling.
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -386,22 +415,30 @@ fn main() {
         if only == "raw" {
             continue;
         }
-        let p = pipeline(&rt, &input, n, "at_least_once", 0);
-        eprintln!("round {round}: pipeline {:.0} events/s", n as f64 / p);
-        pipe.push(n as f64 / p);
-        let one = pipeline(&rt, &input, n, "at_least_once", 1);
+        let (p, idle) = pipeline(&rt, &input, n, "at_least_once", 0);
         eprintln!(
-            "round {round}: pipeline, workers = 1 {:.0} events/s",
-            n as f64 / one
+            "round {round}: pipeline {:.0} events/s (machine idle {:.0}%)",
+            n as f64 / p,
+            idle * 100.0
+        );
+        pipe.push(n as f64 / p);
+        pipe_idle.push(idle);
+        let (one, idle) = pipeline(&rt, &input, n, "at_least_once", 1);
+        eprintln!(
+            "round {round}: pipeline, workers = 1 {:.0} events/s (machine idle {:.0}%)",
+            n as f64 / one,
+            idle * 100.0
         );
         single.push(n as f64 / one);
-        let x = pipeline(&rt, &input, n, "exactly_once", 0);
+        single_idle.push(idle);
+        let (x, _) = pipeline(&rt, &input, n, "exactly_once", 0);
         eprintln!(
             "round {round}: pipeline exactly-once {:.0} events/s",
             n as f64 / x
         );
         eos.push(n as f64 / x);
-        let (b, products) = pipeline_beside(&rt, &input, n, Some(&backlog), "at_least_once", 0);
+        let (b, products, _) =
+            pipeline_beside(&rt, &input, n, Some(&backlog), "at_least_once", 0);
         eprintln!(
             "round {round}: pipeline beside saturated generation {:.0} events/s ({products} products generated meanwhile)",
             n as f64 / b
@@ -438,6 +475,10 @@ fn main() {
         each.join(", ")
     );
     println!("| warmstart pipeline, workers = 1 (everything on the consuming task) | {o:.0} |");
+    println!(
+        "| the ceiling of that ratio: raw / workers = 1 (a loop that does no work at all) | {:.2} |",
+        r / o
+    );
     let each: Vec<String> = single_ratios.iter().map(|x| format!("{x:.2}")).collect();
     println!(
         "| ratio pipeline / workers = 1 (median of the rounds' ratios: {}; target at least 1.3) | {single_ratio:.2} |",
@@ -460,5 +501,10 @@ fn main() {
     println!(
         "stages + output encoding in memory: {:.2} us per event; the generation stage finished {busy_products} products during the runs beside it",
         per_event * 1e6
+    );
+    println!(
+        "machine idle (both cores, broker included) during the runs: {workers} workers {:.0}%, workers = 1 {:.0}% (medians)",
+        median(pipe_idle) * 100.0,
+        median(single_idle) * 100.0
     );
 }

@@ -80,6 +80,8 @@ impl ProducerContext for AckContext {
 pub type Producer = BaseProducer<AckContext>;
 
 pub struct PipelineContext {
+    /// Which service's consumer, for the log lines.
+    pub service: &'static str,
     pub tracker: Arc<AckTracker>,
     pub metrics: Metrics,
     /// Set once the producer exists; the consumer is created after it.
@@ -163,6 +165,7 @@ impl ConsumerContext for PipelineContext {
             }
             self.tracker.forget(&revoked);
             tracing::info!(
+                service = self.service,
                 partitions = revoked.len(),
                 "partitions revoked (transaction committed)"
             );
@@ -192,14 +195,22 @@ impl ConsumerContext for PipelineContext {
             }
         }
         self.tracker.forget(&revoked);
-        tracing::info!(partitions = revoked.len(), "partitions revoked");
+        tracing::info!(
+            service = self.service,
+            partitions = revoked.len(),
+            "partitions revoked"
+        );
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             self.assigned.store(true, Ordering::Relaxed);
             self.metrics.set_ready(true);
-            tracing::info!(partitions = tpl.count(), "partitions assigned");
+            tracing::info!(
+                service = self.service,
+                partitions = tpl.count(),
+                "partitions assigned"
+            );
         }
     }
 

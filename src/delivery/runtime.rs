@@ -194,6 +194,7 @@ impl Runtime {
         let cconf = consumer_config(k);
         tracing::debug!(service = spec.service, config = %redacted(&cconf), "consumer");
         let context = PipelineContext {
+            service: spec.service,
             tracker: tracker.clone(),
             metrics: metrics.clone(),
             producer: Default::default(),

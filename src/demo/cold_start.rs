@@ -74,28 +74,36 @@ fn read_topic<T: serde::de::DeserializeOwned>(
     topology: &Topology,
     topic: &str,
 ) -> anyhow::Result<Vec<T>> {
+    // Read up to the high watermarks taken now: the end is known without asking librdkafka for
+    // end-of-partition events, which it also reports through its error callback.
     let consumer: BaseConsumer = crate::kafka::common_config(&topology.kafka)
         .set("group.id", "warmstart-demo-reader")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
         .create()?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut tpl = rdkafka::TopicPartitionList::new();
-    let partitions: Vec<i32> = md
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    for &p in &partitions {
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+        if hi > lo {
+            tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Offset(lo))?;
+            ends.insert(p.id(), hi);
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return Ok(out);
     }
     consumer.assign(&tpl)?;
-    let (mut out, mut at_end) = (Vec::new(), 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while at_end < partitions.len() && std::time::Instant::now() < deadline {
+    while !ends.is_empty() && std::time::Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push(serde_json::from_slice(m.payload().unwrap_or_default())?),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+            Some(Ok(m)) => {
+                out.push(serde_json::from_slice(m.payload().unwrap_or_default())?);
+                if ends.get(&m.partition()).is_some_and(|&hi| m.offset() + 1 >= hi) {
+                    ends.remove(&m.partition());
+                }
+            }
             Some(Err(e)) => return Err(e.into()),
             None => {}
         }
