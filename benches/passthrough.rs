@@ -437,8 +437,7 @@ fn main() {
             n as f64 / x
         );
         eos.push(n as f64 / x);
-        let (b, products, _) =
-            pipeline_beside(&rt, &input, n, Some(&backlog), "at_least_once", 0);
+        let (b, products, _) = pipeline_beside(&rt, &input, n, Some(&backlog), "at_least_once", 0);
         eprintln!(
             "round {round}: pipeline beside saturated generation {:.0} events/s ({products} products generated meanwhile)",
             n as f64 / b

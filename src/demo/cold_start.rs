@@ -100,7 +100,10 @@ fn read_topic<T: serde::de::DeserializeOwned>(
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 out.push(serde_json::from_slice(m.payload().unwrap_or_default())?);
-                if ends.get(&m.partition()).is_some_and(|&hi| m.offset() + 1 >= hi) {
+                if ends
+                    .get(&m.partition())
+                    .is_some_and(|&hi| m.offset() + 1 >= hi)
+                {
                     ends.remove(&m.partition());
                 }
             }
