@@ -29,36 +29,17 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline topology against a Kafka cluster until SIGINT/SIGTERM.
     Run {
-        #[arg(long, default_value = "topologies/default.toml")]
-        topology: PathBuf,
-        /// Overrides kafka.bootstrap_servers.
-        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
-        bootstrap_servers: Option<String>,
+        #[command(flatten)]
+        service: ServiceFlags,
         /// Overrides kafka.group_id.
         #[arg(long)]
         group_id: Option<String>,
-        /// Overrides http.listen (empty: no HTTP server).
-        #[arg(long)]
-        http_listen: Option<String>,
-        /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
-        /// restarts).
-        #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
-        transactional_id: Option<String>,
     },
     /// Only the generation stage of a topology (its `[generation]` section), e.g. on a GPU
     /// machine while the pipeline runs elsewhere. `warmstart run` starts it too when configured.
     Generate {
-        #[arg(long, default_value = "topologies/default.toml")]
-        topology: PathBuf,
-        #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
-        bootstrap_servers: Option<String>,
-        /// Overrides http.listen (empty: no HTTP server).
-        #[arg(long)]
-        http_listen: Option<String>,
-        /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
-        /// restarts; the stage appends `-generate`).
-        #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
-        transactional_id: Option<String>,
+        #[command(flatten)]
+        service: ServiceFlags,
     },
     /// Generation throughput on this machine's device: batch size 1 against dynamic batching,
     /// on new products from Amazon Beauty (the models are the committed checkpoints).
@@ -271,4 +252,21 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+/// The flags `run` and `generate` share.
+#[derive(clap::Args)]
+pub struct ServiceFlags {
+    #[arg(long, default_value = "topologies/default.toml")]
+    pub topology: PathBuf,
+    /// Overrides kafka.bootstrap_servers.
+    #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: Option<String>,
+    /// Overrides http.listen (empty: no HTTP server).
+    #[arg(long)]
+    pub http_listen: Option<String>,
+    /// Overrides runtime.transactional_id (exactly-once: one per instance, stable across its
+    /// restarts; the generation stage appends `-generate`).
+    #[arg(long, env = "WARMSTART_TRANSACTIONAL_ID")]
+    pub transactional_id: Option<String>,
 }

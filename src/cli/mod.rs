@@ -9,7 +9,7 @@ pub mod services;
 
 pub use args::Cli;
 
-use args::Command;
+use args::{Command, ServiceFlags};
 use overrides::{load, Overrides};
 
 /// Runs one parsed command to completion.
@@ -19,39 +19,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let t = load(&topology, Overrides::default())?;
             services::validate(&topology, &t)
         }
-        Command::Run {
-            topology,
-            bootstrap_servers,
-            group_id,
-            http_listen,
-            transactional_id,
-        } => {
-            let o = Overrides {
-                bootstrap_servers,
-                group_id,
-                http_listen,
-                transactional_id,
-                ..Default::default()
-            };
-            services::run_topology(load(&topology, o)?, true, crate::shutdown::on_signals()).await
+        Command::Run { service, group_id } => {
+            let t = load(&service.topology, service.overrides(group_id))?;
+            services::run_topology(t, true, crate::shutdown::on_signals()).await
         }
-        Command::Generate {
-            topology,
-            bootstrap_servers,
-            http_listen,
-            transactional_id,
-        } => {
-            let o = Overrides {
-                bootstrap_servers,
-                http_listen,
-                transactional_id,
-                ..Default::default()
-            };
-            let t = load(&topology, o)?;
+        Command::Generate { service } => {
+            let t = load(&service.topology, service.overrides(None))?;
             anyhow::ensure!(
                 t.generation.is_some(),
                 "{} has no [generation] section",
-                topology.display()
+                service.topology.display()
             );
             services::run_topology(t, false, crate::shutdown::on_signals()).await
         }
@@ -104,5 +81,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TorchCheck => offline::torch_check(),
         Command::Eval(e) => offline::eval(e),
         Command::Train(t) => offline::train(t),
+    }
+}
+
+impl ServiceFlags {
+    fn overrides(&self, group_id: Option<String>) -> Overrides {
+        Overrides {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            group_id,
+            http_listen: self.http_listen.clone(),
+            transactional_id: self.transactional_id.clone(),
+            ..Default::default()
+        }
     }
 }

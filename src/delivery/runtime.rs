@@ -140,10 +140,9 @@ impl Sender {
 
 pub struct Runtime {
     consumer: StreamConsumer<PipelineContext>,
-    producer: Option<Arc<Producer>>,
+    /// The producer (if the service writes) and the ack tracker, shared with the workers.
     sender: Sender,
     handoff: Arc<Handoff>,
-    tracker: Arc<AckTracker>,
     metrics: Metrics,
     transactions: Option<Transactions>,
     /// Whether the open transaction has anything new (an atomic only so that the loop can mark
@@ -223,16 +222,14 @@ impl Runtime {
             "clients ready"
         );
         let sender = Sender {
-            producer: producer.clone(),
-            tracker: tracker.clone(),
+            producer,
+            tracker,
             service: spec.service,
         };
         Ok(Runtime {
             consumer,
-            producer,
             sender,
             handoff,
-            tracker,
             metrics,
             transactions,
             dirty: AtomicBool::new(false),
@@ -249,7 +246,7 @@ impl Runtime {
     }
 
     pub fn tracker(&self) -> &Arc<AckTracker> {
-        &self.tracker
+        &self.sender.tracker
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -292,10 +289,10 @@ impl Runtime {
     /// The commit tick: a failed delivery stops the service; otherwise, at least once, the
     /// acknowledged offsets are committed, and exactly once, the open transaction.
     pub fn commit(&self) -> Result<(), DeliveryError> {
-        if let Some(failure) = self.tracker.failure() {
+        if let Some(failure) = self.sender.tracker.failure() {
             return Err(DeliveryError::Undelivered(failure));
         }
-        match (self.transactions, &self.producer) {
+        match (self.transactions, &self.sender.producer) {
             (Some(tx), Some(p)) => {
                 if self.dirty.load(Ordering::Relaxed) {
                     // The consumer's positions are the transaction's offsets: every record taken
@@ -306,7 +303,7 @@ impl Runtime {
                         ));
                     }
                     let r = tokio::task::block_in_place(|| {
-                        transaction::commit(&self.consumer, p, &self.tracker, tx)
+                        transaction::commit(&self.consumer, p, &self.sender.tracker, tx)
                     });
                     self.metrics.commit(r.is_ok());
                     r?;
@@ -316,13 +313,13 @@ impl Runtime {
             _ => {
                 commit_acknowledged(
                     &self.consumer,
-                    &self.tracker,
+                    &self.sender.tracker,
                     &self.metrics,
                     CommitMode::Async,
                 );
             }
         }
-        self.metrics.in_flight(self.tracker.in_flight());
+        self.metrics.in_flight(self.sender.tracker.in_flight());
         Ok(())
     }
 
@@ -345,8 +342,8 @@ impl Runtime {
     /// Backpressure: waits while more than `runtime.max_in_flight` outputs are unacknowledged.
     /// Returns `false` if `shutdown` fired meanwhile.
     pub async fn wait_for_room(&self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> bool {
-        while self.tracker.in_flight() > self.config.max_in_flight
-            && self.tracker.failure().is_none()
+        while self.sender.tracker.in_flight() > self.config.max_in_flight
+            && self.sender.tracker.failure().is_none()
         {
             self.poll();
             tokio::select! {
@@ -377,9 +374,9 @@ impl Runtime {
     /// drains and the acknowledged offsets are committed. Then the group is left.
     pub fn finish(self, mut result: Result<(), DeliveryError>) -> Result<(), DeliveryError> {
         let drain = Duration::from_millis(self.config.drain_timeout_ms);
-        match (self.transactions, self.producer.clone()) {
+        match (self.transactions, self.sender.producer.clone()) {
             (Some(tx), Some(p)) => {
-                if result.is_ok() && self.tracker.failure().is_none() {
+                if result.is_ok() && self.sender.tracker.failure().is_none() {
                     self.touch();
                     result = self.commit();
                 } else {
@@ -392,24 +389,23 @@ impl Runtime {
                         tracing::warn!(service = self.service, error = %e, "producer did not drain in time; undelivered records stay uncommitted");
                     }
                 }
-                if let Some(failure) = self.tracker.failure() {
-                    result = result.and(Err(DeliveryError::Undelivered(failure)));
-                } else {
+                // After a failed delivery nothing is committed; the check below reports it.
+                if self.sender.tracker.failure().is_none() {
                     commit_acknowledged(
                         &self.consumer,
-                        &self.tracker,
+                        &self.sender.tracker,
                         &self.metrics,
                         CommitMode::Sync,
                     );
                 }
             }
         }
-        if let Some(failure) = self.tracker.failure() {
+        if let Some(failure) = self.sender.tracker.failure() {
             if result.is_ok() {
                 result = Err(DeliveryError::Undelivered(failure));
             }
         }
-        self.metrics.in_flight(self.tracker.in_flight());
+        self.metrics.in_flight(self.sender.tracker.in_flight());
         self.metrics.set_ready(false);
         self.consumer.unsubscribe();
         result

@@ -48,6 +48,19 @@ pub struct Summary {
     pub dead_letters_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
+impl Summary {
+    /// Adds another worker's summary.
+    pub fn merge(&mut self, other: &Summary) {
+        self.records_in += other.records_in;
+        self.outputs += other.outputs;
+        self.dead_letters += other.dead_letters;
+        self.filtered += other.filtered;
+        for (k, v) in &other.dead_letters_by_reason {
+            *self.dead_letters_by_reason.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
 /// Records already fetched that the loop takes without another trip through `select!`, whose
 /// per-record cost showed in the passthrough bench.
 const DRAIN_BATCH: usize = 64;

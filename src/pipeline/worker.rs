@@ -194,16 +194,3 @@ impl Worker {
         Ok(())
     }
 }
-
-impl Summary {
-    /// Adds another worker's summary.
-    pub fn merge(&mut self, other: &Summary) {
-        self.records_in += other.records_in;
-        self.outputs += other.outputs;
-        self.dead_letters += other.dead_letters;
-        self.filtered += other.filtered;
-        for (k, v) in &other.dead_letters_by_reason {
-            *self.dead_letters_by_reason.entry(k.clone()).or_default() += v;
-        }
-    }
-}
