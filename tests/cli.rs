@@ -3,19 +3,11 @@
 
 mod common;
 
-use common::{wait_until, Proc};
+use common::{wait_until, warmstart, Proc};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn warmstart(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_warmstart"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn validate_accepts_every_shipped_topology() {

@@ -1,7 +1,7 @@
 //! The cold-start protocol's splits and the evaluation loop on a small synthetic catalogue.
 
 use std::collections::{BTreeMap, HashSet};
-use warmstart::data::StreamEvent;
+use warmstart::data::{Catalog, StreamEvent};
 use warmstart::eval::coldstart::*;
 use warmstart::eval::weighted::WithContent;
 use warmstart::events::{BehaviorEvent, BehaviorKind, ProductEvent};
@@ -40,9 +40,13 @@ fn stream() -> Vec<StreamEvent> {
     s
 }
 
+fn catalog() -> Catalog {
+    Catalog::from_stream("test", stream())
+}
+
 #[test]
 fn the_split_follows_the_protocol() {
-    let split = Split::new(&stream(), 0.2, 42);
+    let split = Split::new(&catalog(), 0.2, 42);
     assert_eq!((split.n_users, split.n_items), (200, 50));
     assert_eq!(
         split.cold.iter().filter(|c| **c).count(),
@@ -66,7 +70,7 @@ fn the_split_follows_the_protocol() {
         .chain(&split.cold_val)
         .all(|&(_, i)| split.cold[i as usize]));
     assert!((split.cold_val.len() as i64 - split.cold_test.len() as i64).abs() <= 1);
-    let again = Split::new(&stream(), 0.2, 42);
+    let again = Split::new(&catalog(), 0.2, 42);
     assert_eq!(split.train, again.train, "deterministic for a seed");
     let all: HashSet<_> = split
         .train
@@ -83,7 +87,7 @@ fn the_split_follows_the_protocol() {
 
 #[test]
 fn content_models_beat_random_on_a_catalogue_with_a_brand_signal() {
-    let split = Split::new(&stream(), 0.2, 42);
+    let split = Split::new(&catalog(), 0.2, 42);
     let random = evaluate(&split, &Random { seed: 1 }, false);
     let knn = evaluate(&split, &ContentKnn::fit(&split), false);
     // 10 cold items and K = 20: recall is 1 for everyone, the order is what NDCG measures.

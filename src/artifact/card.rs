@@ -65,10 +65,14 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), CardError> {
 /// A data file's checksum, named relative to the data folder (`data/`), not this machine's path.
 pub fn data_file(path: &Path) -> Result<DataFile, CardError> {
     let (sha256, bytes) = sha256_file(path)?;
+    // Shipped files relative to the repo (`data/...`), a user's catalogue as given.
     let data = crate::data::data_dir();
-    let name = path.strip_prefix(&data).unwrap_or(path);
+    let path = match path.strip_prefix(&data) {
+        Ok(name) => Path::new("data").join(name),
+        Err(_) => path.to_owned(),
+    };
     Ok(DataFile {
-        path: Path::new("data").join(name).display().to_string(),
+        path: path.display().to_string(),
         sha256,
         bytes,
     })
@@ -114,14 +118,6 @@ pub fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let (y, m, d) = crate::events::time::civil_date(secs * 1000);
     format!("{y:04}{m:02}{d:02}")
 }

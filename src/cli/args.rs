@@ -64,6 +64,10 @@ pub enum Command {
     },
     /// Check that libtorch loads and computes, on CUDA when present.
     TorchCheck,
+    /// Read a catalogue and print what it holds: users, items, interactions, time span, the
+    /// content fields found and the rows skipped. A bad file fails naming the file, the line and
+    /// the field. Every command that reads a catalogue prints the same summary first.
+    Catalog(CatalogArgs),
     /// Offline evaluation with the published protocols.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -95,8 +99,11 @@ pub enum Command {
     /// Publish a shipped real data set onto Kafka as a timestamped stream of behaviour events,
     /// each item's product event at its first appearance.
     Replay {
-        #[arg(long, value_enum)]
-        dataset: Dataset,
+        /// A shipped data set (default: beauty, unless --catalog is given).
+        #[arg(long, value_enum, conflicts_with = "catalog")]
+        dataset: Option<Dataset>,
+        #[command(flatten)]
+        catalog: CatalogArgs,
         #[arg(long, default_value = "topologies/default.toml")]
         topology: PathBuf,
         #[arg(long, env = "WARMSTART_BOOTSTRAP_SERVERS")]
@@ -125,8 +132,11 @@ pub enum Dataset {
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
-    /// The cold-start behaviour GAN (Amazon Beauty; kinds and gaps from Taobao).
+    /// The cold-start behaviour GAN (Amazon Beauty by default; kinds and gaps from the
+    /// catalogue when it has views, carts and purchases, else from Taobao).
     Behavior {
+        #[command(flatten)]
+        catalog: CatalogArgs,
         #[arg(long, default_value = "models/behavior")]
         out: PathBuf,
         /// GAN epochs (added to the checkpoint's with --resume).
@@ -197,18 +207,27 @@ pub enum EvalCommand {
         #[arg(long, default_value = "out/reviews-quality-diversity.png")]
         plot: PathBuf,
     },
-    /// Next-item leave-one-out with full ranking on Amazon Beauty: HR and NDCG at 10 and 20.
+    /// Next-item leave-one-out with full ranking (Amazon Beauty by default): HR and NDCG at 10
+    /// and 20.
     Sequential {
+        #[command(flatten)]
+        catalog: CatalogArgs,
         #[arg(long, default_value_t = 10)]
         epochs: usize,
     },
-    /// Predict-then-update over the last 10% of Amazon Beauty in time order: HR and NDCG at 10.
+    /// Predict-then-update over the last 10% of a catalogue in time order (Amazon Beauty by
+    /// default): HR and NDCG at 10.
     Prequential {
+        #[command(flatten)]
+        catalog: CatalogArgs,
         #[arg(long, default_value_t = 10)]
         epochs: usize,
     },
-    /// The GAR/ALDI cold-start protocol on Amazon Beauty: cold, warm and hybrid P/R/NDCG@20.
+    /// The GAR/ALDI cold-start protocol (Amazon Beauty by default): cold, warm and hybrid
+    /// P/R/NDCG@20.
     Coldstart {
+        #[command(flatten)]
+        catalog: CatalogArgs,
         #[arg(long, default_value_t = 40)]
         epochs: usize,
         #[arg(long, default_value_t = 64)]
@@ -229,6 +248,19 @@ pub enum EvalCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+/// `--catalog DIR`, the same on every command that reads a catalogue.
+#[derive(clap::Args, Clone, Default)]
+pub struct CatalogArgs {
+    /// A catalogue folder: `interactions.tsv[.gz]` + `items.tsv[.gz]` (see the README), or the
+    /// S3-Rec format (`<name>.txt` + `<name>_item2attributes.json`). Default: the vendored
+    /// Amazon Beauty 5-core.
+    #[arg(long, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// The folder's format, instead of detecting it from the files.
+    #[arg(long, value_enum, requires = "catalog")]
+    pub catalog_format: Option<crate::data::catalog::CatalogFormat>,
 }
 
 /// `warmstart bench-generation`.

@@ -3,6 +3,7 @@
 //! [`offline`] (no broker). This is the binary edge: errors become `anyhow` reports here.
 
 pub mod args;
+mod catalog;
 pub mod offline;
 pub mod overrides;
 pub mod services;
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay {
             dataset,
+            catalog,
             topology,
             bootstrap_servers,
             speed,
@@ -65,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let a = services::ReplayArgs {
                 dataset,
+                catalog,
                 speed,
                 limit,
                 new_item_fraction,
@@ -79,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => services::demo(load(&topology, Overrides::default())?, events, new_products).await,
         Command::BenchGeneration(a) => offline::bench_generation(a).await,
         Command::TorchCheck => offline::torch_check(),
+        Command::Catalog(c) => catalog::open(&c).map(drop),
         Command::Eval(e) => offline::eval(e),
         Command::Train(t) => offline::train(t),
     }

@@ -2,7 +2,6 @@
 //! benchmark and the libtorch check. Each calls one library function and prints its result.
 
 use super::args::{BenchArgs, EvalCommand, TrainCommand};
-use crate::data;
 use anyhow::Context;
 use std::path::Path;
 
@@ -11,16 +10,10 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> 
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn beauty() -> anyhow::Result<Vec<data::StreamEvent>> {
-    Ok(data::beauty::load(
-        &data::data_dir().join("beauty-5core"),
-        None,
-    )?)
-}
-
 pub fn train(command: TrainCommand) -> anyhow::Result<()> {
     match command {
         TrainCommand::Behavior {
+            catalog,
             out,
             epochs,
             mf_epochs,
@@ -41,7 +34,8 @@ pub fn train(command: TrainCommand) -> anyhow::Result<()> {
                 mf_epochs,
                 resume,
             };
-            let card = train(&opts, true)?;
+            let catalog = super::catalog::open(&catalog)?;
+            let card = train(&opts, &catalog, true)?;
             println!(
                 "{} written to {}: user recall@200 on {} held-out cold items: generated {:.4}, content tower {:.4}",
                 card.version,
@@ -135,20 +129,21 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
                 write_json(&path, &reports)?;
             }
         }
-        EvalCommand::Sequential { epochs } => {
-            let r = crate::eval::sequential::evaluate(
-                &beauty()?,
-                Default::default(),
-                epochs,
-                1.0,
-                true,
-            );
+        EvalCommand::Sequential { catalog, epochs } => {
+            let beauty = catalog.catalog.is_none();
+            // The catalogue is dropped once its stream is built: one copy in memory, not two.
+            let stream = super::catalog::open(&catalog)?.stream();
+            let r =
+                crate::eval::sequential::evaluate(&stream, Default::default(), epochs, 1.0, true);
             println!("leave-one-out, full ranking, {} users: HR@10 {:.4}  NDCG@10 {:.4}  HR@20 {:.4}  NDCG@20 {:.4}", r.users, r.hr10, r.ndcg10, r.hr20, r.ndcg20);
-            println!("(published on this set: ICLRec HR@10 0.0744 NDCG@10 0.0403 HR@20 0.1058 NDCG@20 0.0483)");
+            if beauty {
+                println!("(published on this set: ICLRec HR@10 0.0744 NDCG@10 0.0403 HR@20 0.1058 NDCG@20 0.0483)");
+            }
         }
-        EvalCommand::Prequential { epochs } => {
+        EvalCommand::Prequential { catalog, epochs } => {
+            let stream = super::catalog::open(&catalog)?.stream();
             let r = crate::eval::prequential::evaluate(
-                &beauty()?,
+                &stream,
                 Default::default(),
                 0.9,
                 epochs,
@@ -161,6 +156,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
             );
         }
         EvalCommand::Coldstart {
+            catalog,
             epochs,
             dim,
             learning_rate,
@@ -182,13 +178,8 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
                 item_dropout,
                 ..Default::default()
             };
-            let table = crate::eval::table::run(
-                "Amazon Beauty 5-core",
-                &beauty()?,
-                config,
-                gan_epochs,
-                true,
-            );
+            let catalog = super::catalog::open(&catalog)?;
+            let table = crate::eval::table::run(&catalog, config, gan_epochs, true);
             println!("{}", table.render());
             if let Some(path) = json {
                 // Through a JSON value, whose keys are sorted: the layout of the committed

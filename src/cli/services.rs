@@ -1,7 +1,6 @@
 //! The commands that run services on Kafka: the pipeline, the generation stage, the recommender,
 //! replay, and the demo on the embedded cluster. Each runs until [`crate::shutdown`] fires.
 
-use crate::data;
 use crate::events::EventType;
 use crate::observe::{self, Metrics};
 use crate::pipeline::runner::Pipeline;
@@ -94,7 +93,8 @@ pub async fn recommender(t: Topology, shutdown: Shutdown) -> anyhow::Result<()> 
 }
 
 pub struct ReplayArgs {
-    pub dataset: super::args::Dataset,
+    pub dataset: Option<super::args::Dataset>,
+    pub catalog: super::args::CatalogArgs,
     pub speed: Option<f64>,
     pub limit: Option<usize>,
     pub new_item_fraction: f64,
@@ -102,7 +102,6 @@ pub struct ReplayArgs {
 }
 
 pub async fn replay(t: Topology, a: ReplayArgs) -> anyhow::Result<()> {
-    use super::args::Dataset;
     use crate::replay::{replay, ReplayOptions};
     let input = |ty: EventType| {
         t.inputs
@@ -113,15 +112,7 @@ pub async fn replay(t: Topology, a: ReplayArgs) -> anyhow::Result<()> {
     };
     let behavior_topic = input(EventType::Behavior)?;
     let product_topic = input(EventType::Product)?;
-    let dir = data::data_dir();
-    let stream = match a.dataset {
-        Dataset::Beauty => data::beauty::load(&dir.join("beauty-5core"), a.limit)?,
-        Dataset::Instruments => {
-            data::instruments::load(&dir.join("musical-instruments-5core"), a.limit)?
-        }
-        Dataset::Taobao => data::taobao::load(&dir.join("taobao-userbehavior-sample"), a.limit)?,
-        Dataset::GiftCards => data::gift_cards::load(&dir.join("gift-cards-5core"), a.limit)?,
-    };
+    let stream = super::catalog::open_for_replay(a.dataset, &a.catalog)?.stream_prefix(a.limit);
     let opts = ReplayOptions {
         speed: a.speed,
         limit: None,

@@ -1,10 +1,11 @@
-//! Amazon Beauty 5-core (see `data/README.md`): interactions and item metadata as a time-ordered
-//! stream, with each item's `ProductEvent` just before its first interaction.
+//! Amazon Beauty 5-core (see `data/README.md`) as a catalogue: the default of every evaluation,
+//! trainer, replay and the demo.
 
+use super::catalog::{Builder, Catalog};
 use super::{DataError, StreamEvent};
 use crate::events::{BehaviorEvent, BehaviorKind, ProductEvent};
 use flate2::read::GzDecoder;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -54,11 +55,18 @@ fn load_items(path: &Path) -> Result<HashMap<String, Item>, DataError> {
     Ok(items)
 }
 
-/// The first `limit` interactions in time order (all with `None`), with product events.
-pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataError> {
-    let items = load_items(&dir.join("items.tsv.gz"))?;
+/// The catalogue: items from `items.tsv.gz` (title, category `Beauty`, the anonymised
+/// `attribute_ids`), interactions as reviews without rating. Users and items are numbered in the
+/// file's order (S3-Rec's ids), so this catalogue and its S3-Rec form get the same splits; same-day
+/// reviews are ordered by (user index as text, position), the order the stream has always had.
+pub fn catalog(dir: &Path) -> Result<Catalog, DataError> {
+    let items_path = dir.join("items.tsv.gz");
+    let items = load_items(&items_path)?;
     let path: PathBuf = dir.join("interactions.tsv.gz");
-    let mut rows = Vec::new();
+    let mut b = Builder::new("Amazon Beauty 5-core");
+    b.file(&path);
+    b.file(&items_path);
+    let mut ties: Vec<(String, u32)> = Vec::new();
     for (i, line) in lines(&path)? {
         let line = line.map_err(io(&path))?;
         let f: Vec<&str> = line.split('\t').collect();
@@ -72,47 +80,44 @@ pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataEr
         }
         let ts: i64 = f[4].parse().map_err(|_| bad("unix_ts is not a number"))?;
         let seq: u32 = f[5].parse().map_err(|_| bad("seq_pos is not a number"))?;
-        rows.push((ts, f[0].to_owned(), seq, f[1].to_owned(), f[3].to_owned()));
-    }
-    // Same-day reviews keep each user's order: sort by (day, user, position).
-    rows.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
-    if let Some(n) = limit {
-        rows.truncate(n);
-    }
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(rows.len() * 2);
-    for (ts, user_idx, seq, reviewer, asin) in rows {
-        let ts_ms = ts * 1000;
-        if seen.insert(asin.clone()) {
-            let item = items.get(&asin);
+        let (user_idx, reviewer, asin) = (f[0], f[1], f[3]);
+        if !b.has_item(asin) {
+            let item = items.get(asin);
             let mut attributes = BTreeMap::new();
             if let Some(item) = item.filter(|i| !i.attributes.is_empty()) {
                 attributes.insert("attribute_ids".to_owned(), item.attributes.clone());
             }
-            out.push(StreamEvent::Product(ProductEvent {
-                item_id: asin.clone(),
-                ts: ts_ms,
+            b.item(ProductEvent {
+                item_id: asin.to_owned(),
+                ts: 0,
                 title: item
                     .map(|i| i.title.clone())
                     .filter(|t| !t.is_empty())
-                    .unwrap_or_else(|| asin.clone()),
+                    .unwrap_or_else(|| asin.to_owned()),
                 category: vec!["Beauty".to_owned()],
                 brand: None,
                 price: None,
                 description: None,
                 attributes,
-            }));
+            });
         }
-        out.push(StreamEvent::Behavior(BehaviorEvent {
+        if b.interaction(BehaviorEvent {
             event_id: format!("beauty-{user_idx}-{seq}"),
-            user_id: reviewer,
-            item_id: asin,
+            user_id: reviewer.to_owned(),
+            item_id: asin.to_owned(),
             kind: BehaviorKind::Review,
-            ts: ts_ms,
+            ts: ts * 1000,
             session_id: None,
             rating: None,
             review_text: None,
-        }));
+        }) {
+            ties.push((user_idx.to_owned(), seq));
+        }
     }
-    Ok(out)
+    Ok(b.finish_with(|a, b| ties[a].cmp(&ties[b])))
+}
+
+/// The first `limit` interactions in time order (all with `None`), with product events.
+pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataError> {
+    Ok(catalog(dir)?.stream_prefix(limit))
 }

@@ -1,7 +1,10 @@
-//! Loaders for the real data sets shipped under `data/`, as streams of events.
+//! Catalogues ([`catalog`]: the abstraction every evaluation, trainer and replay reads, and the
+//! documented formats a user's own data comes in) and the loaders of the real data sets shipped
+//! under `data/`, which are sources of catalogues like any other.
 
 pub mod assemble;
 pub mod beauty;
+pub mod catalog;
 pub mod clothing;
 mod csv_gz;
 pub mod gift_cards;
@@ -10,6 +13,8 @@ pub mod malformed;
 pub mod taobao;
 
 use crate::events::{BehaviorEvent, ProductEvent};
+
+pub use catalog::Catalog;
 
 /// One element of a replayed stream, in time order.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +34,20 @@ pub enum DataError {
     Format {
         path: std::path::PathBuf,
         line: usize,
+        reason: String,
+    },
+    /// A catalogue file's value that cannot be read: the file, the line (1-based, the header
+    /// is line 1) and the column.
+    #[error("{path} line {line}, field `{field}`: {reason}")]
+    Field {
+        path: std::path::PathBuf,
+        line: usize,
+        field: String,
+        reason: String,
+    },
+    #[error("{dir}: {reason}")]
+    NotACatalog {
+        dir: std::path::PathBuf,
         reason: String,
     },
 }

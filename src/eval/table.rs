@@ -8,7 +8,7 @@ use super::coldstart::{
 };
 use super::transfer::{NeighbourTransfer, LAMBDA_GRID};
 use super::weighted::{WithContent, BETA_GRID};
-use crate::data::StreamEvent;
+use crate::data::Catalog;
 use crate::gan::behavior::GanConfig;
 use crate::recommend::hybrid::ItemVector;
 
@@ -28,23 +28,20 @@ impl Table {
     }
 }
 
-/// Fits and evaluates every model on `stream` (named `name` in the output). `gan_epochs` > 0
-/// adds the three behaviour-GAN rows. Progress and the validation points go to stderr.
-pub fn run(
-    name: &str,
-    stream: &[StreamEvent],
-    config: Config,
-    gan_epochs: usize,
-    progress: bool,
-) -> Table {
-    let split = Split::new(stream, config.cold_fraction, config.seed);
+/// Fits and evaluates every model on `catalog`. `gan_epochs` > 0 adds the three behaviour-GAN
+/// rows. Progress, the split's sizes and the validation points go to stderr.
+pub fn run(catalog: &Catalog, config: Config, gan_epochs: usize, progress: bool) -> Table {
+    let name = &catalog.name;
+    let split = Split::new(catalog, config.cold_fraction, config.seed);
     eprintln!(
-        "{name}: {} users, {} items ({} cold); train {}, warm test {}, cold test {}",
-        split.n_users,
-        split.n_items,
+        "{name}: cold split (seed {}): {} of {} items cold; pairs: train {}, warm validation {}, warm test {}, cold validation {}, cold test {}",
+        config.seed,
         split.cold.iter().filter(|c| **c).count(),
+        split.n_items,
         split.train.len(),
+        split.warm_val.len(),
         split.warm_test.len(),
+        split.cold_val.len(),
         split.cold_test.len()
     );
     let mf = MfTower::fit(&split, &config, progress);

@@ -9,6 +9,7 @@ mod enriched;
 mod product;
 mod serde_bytes;
 mod synthetic;
+pub mod time;
 
 pub use behavior::{BehaviorEvent, BehaviorKind};
 pub use dead_letter::DeadLetter;

@@ -1,4 +1,5 @@
-//! `warmstart train behavior`: trains the cold-start behaviour GAN on Amazon Beauty and writes a
+//! `warmstart train behavior`: trains the cold-start behaviour GAN on a catalogue (Amazon Beauty
+//! by default) and writes a
 //! checkpoint folder that the generation stage loads:
 //!
 //! - `generator.safetensors`: the generator's weights (f16);
@@ -18,7 +19,7 @@
 use super::behavior::{BehaviorGan, EpochLoss, GanConfig, TrainData};
 use super::sequence::SequenceModel;
 use crate::artifact::card::{data_file, ModelCard, Run};
-use crate::data::{beauty, taobao};
+use crate::data::{taobao, Catalog};
 use crate::optim::{ResumeFile, RESUME_FILE};
 use crate::plot::{self, Series};
 use crate::recommend::features::{hashed, Sparse};
@@ -121,7 +122,13 @@ fn start(
     Ok((gan, Some(card), curve))
 }
 
-pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainError> {
+/// Trains on `catalog` (its kinds and gaps too, when it has views, carts and purchases; else
+/// those of the Taobao sample).
+pub fn train(
+    opts: &TrainBehavior,
+    catalog: &Catalog,
+    progress: bool,
+) -> Result<ModelCard, TrainError> {
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(io(out))?;
     // The checkpoint first, so that a bad one fails before minutes of MF training.
@@ -132,10 +139,7 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     );
     let resume = out.join(RESUME_FILE);
     let (mut gan, previous, mut curve) = start(opts, device)?;
-    let data = crate::data::data_dir();
-    let beauty_dir = data.join("beauty-5core");
-    let taobao_dir = data.join("taobao-userbehavior-sample");
-    let stream = beauty::load(&beauty_dir, None)?;
+    let taobao_dir = crate::data::data_dir().join("taobao-userbehavior-sample");
     let config = Config {
         epochs: opts.mf_epochs,
         seed: opts.gan.seed,
@@ -146,7 +150,7 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
         },
         ..Default::default()
     };
-    let split = Split::new(&stream, config.cold_fraction, config.seed);
+    let split = Split::new(catalog, config.cold_fraction, config.seed);
     let mf = HybridMf::fit(&split, &config, ItemVector::Fallback, progress);
     let features: Vec<Sparse> = split.features.iter().map(|f| hashed(f)).collect();
     let warm: Vec<u32> = (0..split.n_items as u32)
@@ -186,17 +190,20 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     let gan_recall = user_recall(&mf.users, dim, &generated, &cold, &truth, 200);
     let tower_recall = user_recall(&mf.users, dim, &tower, &cold, &truth, 200);
 
-    let mut user_ids = vec![String::new(); split.n_users];
-    let mut index = std::collections::HashMap::new();
-    for e in &stream {
-        if let crate::data::StreamEvent::Behavior(b) = e {
-            let n = index.len();
-            let u = *index.entry(b.user_id.clone()).or_insert(n);
-            user_ids[u] = b.user_id.clone();
-        }
-    }
-    write_users(out, &user_ids, &mf.users, dim)?;
-    let sequence = SequenceModel::fit(&taobao::load(&taobao_dir, None)?);
+    // The split numbers users in the catalogue's index order, so its ids line up with the rows.
+    write_users(out, catalog.users(), &mf.users, dim)?;
+    let kinds = catalog.fields().kinds;
+    let typed = ["view", "cart", "purchase"]
+        .iter()
+        .all(|k| kinds.get(k).is_some_and(|n| *n > 0));
+    let (sequence, sequence_source) = if typed {
+        (SequenceModel::fit(&catalog.stream()), catalog.name.clone())
+    } else {
+        (
+            SequenceModel::fit(&taobao::load(&taobao_dir, None)?),
+            "Taobao UserBehavior sample".to_owned(),
+        )
+    };
     let seq_path = out.join("sequence.json");
     std::fs::write(
         &seq_path,
@@ -209,7 +216,7 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
     };
     plot::lines(
         &out.join("curve.png"),
-        "behaviour GAN training (Amazon Beauty, warm items)",
+        &format!("behaviour GAN training ({}, warm items)", catalog.name),
         "epoch",
         "mean loss",
         &[
@@ -228,21 +235,28 @@ pub fn train(opts: &TrainBehavior, progress: bool) -> Result<ModelCard, TrainErr
         ],
     )?;
 
+    let mut data_files = catalog
+        .report
+        .files
+        .iter()
+        .map(|f| data_file(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !typed {
+        data_files.push(data_file(&taobao_dir.join(taobao::FILE))?);
+    }
     let card = ModelCard::issue(
         out,
         &generator,
         NAME,
         Run {
-            dataset: concat!(
-                "Amazon Beauty 5-core (items 80/20 warm/cold, seed 42); ",
-                "Taobao UserBehavior sample for kinds and gaps"
-            )
-            .into(),
-            data_files: vec![
-                data_file(&beauty_dir.join("interactions.tsv.gz"))?,
-                data_file(&beauty_dir.join("items.tsv.gz"))?,
-                data_file(&taobao_dir.join(taobao::FILE))?,
-            ],
+            dataset: format!(
+                "{} (items {:.0}/{:.0} warm/cold, seed {}); {sequence_source} for kinds and gaps",
+                catalog.name,
+                100.0 * (1.0 - config.cold_fraction),
+                100.0 * config.cold_fraction,
+                config.seed,
+            ),
+            data_files,
             seed: opts.gan.seed,
             device: crate::torch::device_name(device),
             config: serde_json::json!({ "gan": opts.gan, "mf_epochs": opts.mf_epochs, "mf": config.bpr }),

@@ -10,7 +10,7 @@ use super::bpr::{Bpr, BprConfig};
 use super::features::{hashed, named_features, Sparse};
 use super::hybrid::{Hybrid, ItemVector};
 use super::tower::Tower;
-use crate::data::StreamEvent;
+use crate::data::Catalog;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -56,28 +56,34 @@ pub struct Split {
 }
 
 impl Split {
-    pub fn new(stream: &[StreamEvent], cold_fraction: f64, seed: u64) -> Self {
-        let mut users: HashMap<&str, u32> = HashMap::new();
-        let mut items: HashMap<&str, u32> = HashMap::new();
-        let mut features = Vec::new();
-        let mut pairs = Vec::new();
-        for e in stream {
-            match e {
-                StreamEvent::Product(p) => {
-                    if !items.contains_key(p.item_id.as_str()) {
-                        items.insert(&p.item_id, features.len() as u32);
-                        features.push(named_features(p));
-                    }
-                }
-                StreamEvent::Behavior(b) => {
-                    let n = users.len() as u32;
-                    let u = *users.entry(&b.user_id).or_insert(n);
-                    if let Some(&i) = items.get(b.item_id.as_str()) {
-                        pairs.push((u, i));
-                    }
-                }
-            }
-        }
+    /// The split of `catalog`, users and items numbered in its index order (so two encodings
+    /// of one catalogue get one split).
+    pub fn new(catalog: &Catalog, cold_fraction: f64, seed: u64) -> Self {
+        let users: HashMap<&str, u32> = catalog
+            .users()
+            .iter()
+            .enumerate()
+            .map(|(u, id)| (id.as_str(), u as u32))
+            .collect();
+        let items: HashMap<&str, u32> = catalog
+            .items()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.item_id.as_str(), i as u32))
+            .collect();
+        let features: Vec<Vec<String>> = catalog.items().iter().map(named_features).collect();
+        // Every interaction of a catalogue read from files names a known item; one built from a
+        // stream may not, and such pairs have no item to rank.
+        let mut pairs: Vec<(u32, u32)> = catalog
+            .interactions()
+            .iter()
+            .filter_map(|b| {
+                Some((
+                    *users.get(b.user_id.as_str())?,
+                    *items.get(b.item_id.as_str())?,
+                ))
+            })
+            .collect();
         pairs.sort_unstable();
         pairs.dedup();
         let n_items = features.len();

@@ -9,6 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs the warmstart binary in the repo root and waits for it.
+pub fn warmstart(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warmstart"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
 pub fn brokers() -> String {
     std::env::var("WARMSTART_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
