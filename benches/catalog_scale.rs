@@ -7,6 +7,9 @@
 //! interactions (default 100000: its full ranking grows with users x items, see
 //! docs/benchmarks.md) and the larger sizes are projected from the measured exponent, labelled
 //! as such. Writes `benches/results/catalog-scale.json` and `docs/catalog-scale.png`.
+//!
+//! Without `--bench` (as `cargo test --all-targets` runs it) it is a smoke run on 2,000 and
+//! 5,000 interactions that writes its results under the temporary folder instead.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -60,10 +63,19 @@ fn measure(args: &[&str], log: &Path) -> (f64, f64) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let work: PathBuf = std::env::temp_dir().join("warmstart-catalog-scale");
     std::fs::create_dir_all(&work).unwrap();
-    let all = sizes("WARMSTART_SCALE_SIZES", "10000,100000,1000000");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Where the results go: the repo for a real run, the work folder for a smoke run.
+    let out = if smoke { work.as_path() } else { repo };
+    std::fs::create_dir_all(out.join("benches/results")).unwrap();
+    std::fs::create_dir_all(out.join("docs")).unwrap();
+    let all = if smoke {
+        vec![2000, 5000]
+    } else {
+        sizes("WARMSTART_SCALE_SIZES", "10000,100000,1000000")
+    };
     let coldstart_max: usize = std::env::var("WARMSTART_SCALE_COLDSTART_MAX")
         .map(|v| v.parse().expect("a size"))
         .unwrap_or(100_000);
@@ -87,7 +99,7 @@ fn main() {
     for &n in &all {
         let dir = work.join(format!("catalog-{n}"));
         let status = Command::new("python3")
-            .arg(root.join("scripts/synth-catalog"))
+            .arg(repo.join("scripts/synth-catalog"))
             .args(["--interactions", &n.to_string(), "--out"])
             .arg(&dir)
             .status()
@@ -146,7 +158,7 @@ fn main() {
         }
     }
 
-    let results = root.join("benches/results/catalog-scale.json");
+    let results = out.join("benches/results/catalog-scale.json");
     std::fs::write(
         &results,
         serde_json::to_string_pretty(&serde_json::json!({
@@ -192,7 +204,7 @@ fn main() {
                 points: points.clone(),
             })
             .collect();
-        plot::lines(&root.join(file), title, "log10 interactions", y, &s).unwrap();
+        plot::lines(&out.join(file), title, "log10 interactions", y, &s).unwrap();
     }
     println!(
         "\n{} and docs/catalog-scale*.png written",
