@@ -7,7 +7,7 @@
 //!    the health endpoints), `plot`, `torch` (the libtorch runtime), `shutdown` (signals and the
 //!    one shutdown request every service waits on);
 //! 1. `codec` (bytes <-> events), `optim` (the optimizer and resume file);
-//! 2. `data` (the shipped real data sets);
+//! 2. `data` (catalogues: the abstraction, its file formats, the shipped real data sets);
 //! 3. `recommend` (the recommendation models: MF, content, tower, the online model, fitting on
 //!    the cold-start split), `artifact` (checkpoints and model cards);
 //! 4. `topology` (the config of every service);
@@ -17,7 +17,8 @@
 //! 7. `eval` (offline evaluations with published protocols, above every model);
 //! 8. `pipeline` (the stage chain), `recommender` (the online recommender service), `replay`;
 //! 9. `generate` (the generation stage);
-//! 10. `demo`; 11. `cli` (the command line; `main.rs` only calls it).
+//! 10. `demo`, `warmup` (the streaming warm-start evaluation); 11. `cli` (the command line;
+//!     `main.rs` only calls it).
 //!
 //! The model code (`recommend`, `text`, `gan`, `artifact`, `optim`, `torch`) never imports Kafka.
 
@@ -44,3 +45,4 @@ pub mod shutdown;
 pub mod text;
 pub mod topology;
 pub mod torch;
+pub mod warmup;

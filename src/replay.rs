@@ -341,16 +341,7 @@ mod tests {
     }
 
     fn product(title: &str) -> ProductEvent {
-        ProductEvent {
-            item_id: String::new(),
-            ts: 0,
-            title: title.into(),
-            category: vec![],
-            brand: None,
-            price: None,
-            description: None,
-            attributes: Default::default(),
-        }
+        ProductEvent::titled("", title)
     }
 
     #[test]

@@ -39,8 +39,11 @@ const LAYERS: &[(&str, u32)] = &[
     ("recommender", 8),
     ("replay", 8),
     ("generate", 9),
-    // Applications: the demo and the command line.
+    // Applications: the demo, the streaming warm-start evaluation (it runs the services' code
+    // in process: it will sit above the generation stage once it uses its engine) and the
+    // command line.
     ("demo", 10),
+    ("warmup", 10),
     ("cli", 11),
 ];
 

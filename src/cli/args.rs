@@ -223,6 +223,35 @@ pub enum EvalCommand {
         #[arg(long, default_value_t = 10)]
         epochs: usize,
     },
+    /// The streaming warm-start evaluation: a catalogue's real timeline replayed through the
+    /// online recommender; do new products reach their real first shoppers' top 20 sooner with
+    /// synthetic data? (Amazon Beauty by default.)
+    Stream {
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        /// Share of the latest interactions in the evaluation window.
+        #[arg(long, default_value_t = 0.3)]
+        window: f64,
+        /// Passes over the warm-up before the window.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Variants, each a row (comma-separated).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "none,transfer"
+        )]
+        variants: Vec<crate::warmup::Variant>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where to draw the warm-up curve.
+        #[arg(long, default_value = "out/stream-warm-up.png")]
+        plot: PathBuf,
+    },
     /// The GAR/ALDI cold-start protocol (Amazon Beauty by default): cold, warm and hybrid
     /// P/R/NDCG@20.
     Coldstart {

@@ -155,6 +155,33 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
                 r.events, r.hr10, r.ndcg10
             );
         }
+        EvalCommand::Stream {
+            catalog,
+            window,
+            epochs,
+            variants,
+            seed,
+            json,
+            plot,
+        } => {
+            let catalog = super::catalog::open(&catalog)?;
+            let config = crate::warmup::StreamConfig {
+                window,
+                fit_epochs: epochs,
+                seed,
+                ..Default::default()
+            };
+            let report = crate::warmup::run(&catalog, &config, &variants, true);
+            println!("{}", crate::warmup::render(&report));
+            if let Some(parent) = plot.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            crate::warmup::plot(&plot, &report)?;
+            println!("warm-up curve: {}", plot.display());
+            if let Some(path) = json {
+                write_json(&path, &report)?;
+            }
+        }
         EvalCommand::Coldstart {
             catalog,
             epochs,

@@ -20,3 +20,19 @@ pub struct ProductEvent {
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
 }
+
+impl ProductEvent {
+    /// A product with only an id and a title (time 0, no other content): for tests and tools.
+    pub fn titled(item_id: &str, title: &str) -> ProductEvent {
+        ProductEvent {
+            item_id: item_id.into(),
+            ts: 0,
+            title: title.into(),
+            category: vec![],
+            brand: None,
+            price: None,
+            description: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+}

@@ -301,6 +301,36 @@ impl Online {
         let Some(&u) = self.users.get(user) else {
             return self.popular_and_fresh(k);
         };
+        let scores = self.scores(u);
+        rank::top_k(&scores, k, |_| true, &self.seen[u as usize])
+            .into_iter()
+            .map(|i| (self.item_ids[i as usize].clone(), scores[i as usize]))
+            .collect()
+    }
+
+    /// The 1-based rank of `item` in `user`'s full ranking (the user's own items left out), as
+    /// `recommend` would order it; `None` for an unknown user or item, or an item the user has.
+    pub fn rank_of(&self, user: &str, item: &str) -> Option<usize> {
+        let (&u, &i) = (self.users.get(user)?, self.items.get(item)?);
+        let seen = &self.seen[u as usize];
+        if seen.binary_search(&i).is_ok() {
+            return None;
+        }
+        let scores = self.scores(u);
+        let s = scores[i as usize];
+        // Ties rank before the item when their index is lower, as in `rank::top_k`.
+        let ahead = scores
+            .iter()
+            .enumerate()
+            .filter(|&(j, &x)| {
+                (x > s || (x == s && j < i as usize)) && seen.binary_search(&(j as u32)).is_err()
+            })
+            .count();
+        Some(ahead + 1)
+    }
+
+    /// The factor score plus the content match of every item for user index `u`.
+    fn scores(&self, u: u32) -> Vec<f32> {
         let dim = self.config.bpr.dim;
         let uv = self.model.users.row(u as usize);
         let mut scores: Vec<f32> = self
@@ -320,10 +350,7 @@ impl Online {
             self.content
                 .add_scores(profile, self.config.content_weight, &mut scores);
         });
-        rank::top_k(&scores, k, |_| true, seen)
-            .into_iter()
-            .map(|i| (self.item_ids[i as usize].clone(), scores[i as usize]))
-            .collect()
+        scores
     }
 
     /// Items whose vectors are closest (cosine) to `item`'s; `None` for an unknown item.
