@@ -424,3 +424,23 @@ fn the_cli_reports_a_bad_catalogue_and_fails() {
         );
     }
 }
+
+#[test]
+fn an_interaction_without_an_item_row_gets_a_bare_item_not_a_panic() {
+    let mut b = catalog::Builder::new("bare");
+    b.interaction(warmstart::events::BehaviorEvent {
+        event_id: "e1".into(),
+        user_id: "u1".into(),
+        item_id: "x".into(),
+        kind: warmstart::events::BehaviorKind::View,
+        ts: 5,
+        session_id: None,
+        rating: None,
+        review_text: None,
+    });
+    let c = b.finish();
+    assert_eq!(c.items().len(), 1);
+    assert_eq!((c.items()[0].item_id.as_str(), c.items()[0].ts), ("x", 5));
+    assert_eq!(c.report.items_without_rows, 1);
+    assert!(c.summary().contains("1 items have interactions but no row"));
+}

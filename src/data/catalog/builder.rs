@@ -99,10 +99,15 @@ impl Builder {
         self.item_index.contains_key(id)
     }
 
-    /// Adds an interaction (its item must have been added); one identical to an earlier one in
-    /// everything but its event id is counted and dropped. Returns whether it was added.
+    /// Adds an interaction; one identical to an earlier one in everything but its event id is
+    /// counted and dropped. Returns whether it was added. Readers whose format requires a row
+    /// per item check [`Builder::has_item`] first and fail; for the others an item without a
+    /// row gets a bare one (its id, no content), counted in the report.
     pub fn interaction(&mut self, b: BehaviorEvent) -> bool {
-        debug_assert!(self.has_item(&b.item_id), "item {} has no row", b.item_id);
+        if !self.has_item(&b.item_id) {
+            self.item(ProductEvent::titled(&b.item_id, ""));
+            self.report.items_without_rows += 1;
+        }
         match self.rows.entry(content_hash(&b)) {
             Entry::Occupied(first) => {
                 if content(&self.interactions[*first.get()]) == content(&b) {

@@ -17,6 +17,9 @@ pub struct Report {
     pub duplicate_items: usize,
     /// Items with a row but no interaction: kept (they are rankable), absent from the stream.
     pub items_without_interactions: usize,
+    /// Items that interactions name but no row describes (formats where rows are optional):
+    /// added without content.
+    pub items_without_rows: usize,
     /// The format has no times: `ts` is the position in the user's sequence.
     pub positional_time: bool,
 }
@@ -122,6 +125,12 @@ pub(super) fn summary(c: &Catalog) -> String {
         "  rows skipped or merged: {} empty, {} duplicate interactions (dropped), {} duplicate items (first kept); {} items without interactions\n",
         r.empty_rows, r.duplicate_interactions, r.duplicate_items, r.items_without_interactions
     );
+    if r.items_without_rows > 0 {
+        s += &format!(
+            "  {} items have interactions but no row: they have no content\n",
+            r.items_without_rows
+        );
+    }
     if !r.files.is_empty() {
         let files: Vec<String> = r.files.iter().map(|p| p.display().to_string()).collect();
         s += &format!("  files: {}\n", files.join(", "));
