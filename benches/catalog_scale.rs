@@ -207,7 +207,8 @@ fn main() {
         plot::lines(&out.join(file), title, "log10 interactions", y, &s).unwrap();
     }
     println!(
-        "\n{} and docs/catalog-scale*.png written",
-        results.display()
+        "\n{} and {} written",
+        results.display(),
+        out.join("docs/catalog-scale*.png").display()
     );
 }

@@ -46,6 +46,14 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// The name `--variants` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::None => "none",
+            Variant::Transfer => "transfer",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Variant::None => "no synthesis (content match + content tower)",
@@ -170,7 +178,7 @@ pub fn run(
     let new_items = catalog.items().iter().filter(|p| p.ts >= cut_ts).count();
     let rows = variants
         .iter()
-        .map(|&v| run_variant(catalog, config, v, at, progress))
+        .map(|&v| run_variant(catalog, config, v, at, cut_ts, progress))
         .collect();
     StreamReport {
         catalog: catalog.name.clone(),
@@ -207,12 +215,12 @@ fn run_variant(
     config: &StreamConfig,
     variant: Variant,
     at: usize,
+    cut_ts: i64,
     progress: bool,
 ) -> Row {
     let started = std::time::Instant::now();
     let weights = Weights::default();
     let all = catalog.interactions();
-    let cut_ts = all.get(at).map_or(i64::MAX, |b| b.ts);
     let products: HashMap<&str, &ProductEvent> = catalog
         .items()
         .iter()

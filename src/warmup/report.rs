@@ -48,7 +48,7 @@ pub fn render(r: &StreamReport) -> String {
             .iter()
             .map(|row| format!(
                 "{} {}",
-                row.variant.label().split(' ').next().unwrap_or(""),
+                row.variant.name(),
                 row.by_k
                     .first()
                     .and_then(|m| m.median_rank)
