@@ -6,6 +6,12 @@
 //! topics, so each partition keeps a queue of its unfinished offsets in consumption order; the
 //! committable offset is the oldest unfinished one, or one past the last processed.
 //!
+//! A partition revoked while some of its outputs were still unacknowledged (the broker was away,
+//! so the flush on revocation timed out) keeps those outputs as *stale*: their acknowledgements
+//! may still arrive, and when the partition comes back to this consumer, a record consumed again
+//! is finished only once its stale outputs are too. The dedup stage may drop the record the second
+//! time, so its first outputs may be the only ones it has.
+//!
 //! The delivery callback runs on the producer's thread, the consumer loop on a tokio worker, and
 //! the rebalance callback inside the consumer's poll: one mutex, held for a few operations.
 
@@ -63,6 +69,8 @@ struct Inner {
     /// Revocations so far, and the last one of each slot: see [`AckTracker::still_owned`].
     revocations: u64,
     revoked_at: HashMap<Slot, u64>,
+    /// Outputs of forgotten partitions still unacknowledged, by slot and input offset.
+    stale: HashMap<Slot, HashMap<i64, u32>>,
 }
 
 impl AckTracker {
@@ -83,7 +91,15 @@ impl AckTracker {
 
     /// Records that `offset` was processed into `outputs` records now being produced.
     pub fn processed(&self, slot: Slot, offset: i64, outputs: u32) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        // Consumed again after a revocation: the outputs sent the first time count as well.
+        let stale = inner
+            .stale
+            .get_mut(&slot)
+            .and_then(|s| s.remove(&offset))
+            .unwrap_or(0);
+        let outputs = outputs + stale;
         let state = inner.partitions.entry(slot).or_default();
         if outputs > 0 {
             state.pending.push_back((offset, outputs));
@@ -95,18 +111,36 @@ impl AckTracker {
 
     /// One output of (slot, offset) was acknowledged by the broker.
     pub fn acked(&self, slot: Slot, offset: i64) {
-        let mut inner = self.inner.lock().unwrap();
-        // A partition revoked meanwhile was forgotten, its in-flight count with it.
-        let Some(state) = inner.partitions.get_mut(&slot) else {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let state = inner.partitions.get_mut(&slot);
+        let found = state.and_then(|state| {
+            let i = state
+                .pending
+                .binary_search_by_key(&offset, |&(o, _)| o)
+                .ok()?;
+            Some((state, i))
+        });
+        let Some((state, i)) = found else {
+            // An output sent before its partition was revoked, its record not consumed again.
+            if let Some(outputs) = inner.stale.get_mut(&slot) {
+                if let Some(n) = outputs.get_mut(&offset) {
+                    *n -= 1;
+                    if *n == 0 {
+                        outputs.remove(&offset);
+                    }
+                }
+                if outputs.is_empty() {
+                    inner.stale.remove(&slot);
+                }
+            }
             return;
         };
-        if let Ok(i) = state.pending.binary_search_by_key(&offset, |&(o, _)| o) {
-            // A late acknowledgement of a partition forgotten and assigned again must not take
-            // a count below zero (it would block the partition's commits for good).
-            if let Some(left) = state.pending[i].1.checked_sub(1) {
-                state.pending[i].1 = left;
-                self.in_flight.fetch_sub(1, Ordering::Relaxed);
-            }
+        // A stray acknowledgement (one more than the record's outputs) must not take a count
+        // below zero: it would block the partition's commits for good.
+        if let Some(left) = state.pending[i].1.checked_sub(1) {
+            state.pending[i].1 = left;
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         while matches!(state.pending.front(), Some(&(_, 0))) {
             state.pending.pop_front();
@@ -205,9 +239,11 @@ impl AckTracker {
         inner.revoked_at.get(&slot).is_none_or(|&at| at <= epoch)
     }
 
-    /// Forgets revoked partitions: another consumer owns them now.
+    /// Forgets revoked partitions: another consumer owns them now. Their unacknowledged outputs
+    /// (if the flush on revocation timed out) become stale, see the module docs.
     pub fn forget(&self, partitions: &[(String, i32)]) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
         inner.revocations += 1;
         let epoch = inner.revocations;
         for tp in partitions {
@@ -217,9 +253,27 @@ impl AckTracker {
                     let pending: u32 = state.pending.iter().map(|&(_, n)| n).sum();
                     self.in_flight
                         .fetch_sub(pending as usize, Ordering::Relaxed);
+                    let stale = inner.stale.entry(slot).or_default();
+                    for (offset, n) in state.pending.into_iter().filter(|&(_, n)| n > 0) {
+                        *stale.entry(offset).or_default() += n;
+                    }
+                    if stale.is_empty() {
+                        inner.stale.remove(&slot);
+                    }
                 }
             }
         }
+    }
+
+    /// Outputs of forgotten partitions still unacknowledged.
+    pub fn stale(&self) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .stale
+            .values()
+            .flat_map(|s| s.values())
+            .map(|&n| n as usize)
+            .sum()
     }
 }
 
@@ -318,5 +372,47 @@ mod tests {
             first,
             "revocation always recommits"
         );
+    }
+
+    #[test]
+    fn outputs_still_unacknowledged_at_revocation_finish_the_record_consumed_again() {
+        let t = AckTracker::new();
+        let s = t.slot("in", 0);
+        t.processed(s, 0, 1);
+        t.processed(s, 1, 1);
+        t.acked(s, 0);
+        let revoked = vec![("in".to_string(), 0)];
+        // The flush timed out: only the acknowledged prefix is committable.
+        assert_eq!(
+            t.take_committable(Some(&revoked)),
+            vec![("in".into(), 0, 1)]
+        );
+        t.forget(&revoked);
+        assert_eq!((t.in_flight(), t.stale()), (0, 1));
+        // Assigned again: offset 1 is consumed again, and the dedup stage drops it (no outputs).
+        t.processed(s, 1, 0);
+        assert_eq!(t.stale(), 0);
+        assert_eq!(
+            t.take_committable(None),
+            vec![("in".into(), 0, 1)],
+            "offset 1 waits for its first output"
+        );
+        t.acked(s, 1);
+        assert_eq!(t.take_committable(None), vec![("in".into(), 0, 2)]);
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_stale_output_acknowledged_before_its_record_comes_back_is_forgotten() {
+        let t = AckTracker::new();
+        let s = t.slot("in", 0);
+        t.processed(s, 4, 2);
+        t.forget(&[("in".to_string(), 0)]);
+        t.acked(s, 4);
+        t.acked(s, 4);
+        assert_eq!(t.stale(), 0);
+        t.processed(s, 4, 1);
+        t.acked(s, 4);
+        assert_eq!(t.take_committable(None), vec![("in".into(), 0, 5)]);
     }
 }

@@ -171,18 +171,14 @@ impl ConsumerContext for PipelineContext {
             );
             return;
         }
-        // Outputs of revoked partitions must be acknowledged before their offsets are committed.
+        // Outputs of revoked partitions should be acknowledged before their offsets are
+        // committed. When the broker is away (a session timeout revokes everything) they cannot
+        // be: the acknowledged prefix is committed (the tracker never offers an offset past an
+        // unacknowledged output), the rest is repeated by the next owner, and the outputs still
+        // queued stay tracked as stale (see `ack`). A failure among them still stops the service.
         if let Some(p) = self.producer.get() {
             if let Err(e) = rdkafka::producer::Producer::flush(p.as_ref(), self.drain_timeout) {
-                // Outputs of these partitions are still queued: committing past them could lose
-                // them if they fail later, and their late acks would land on a reassignment.
-                // Stop instead; the next owner repeats what was not committed.
-                tracing::error!(error = %e, "flush on revocation timed out; stopping without committing past it");
-                if let Some((topic, partition)) = revoked.first() {
-                    let slot = self.tracker.slot(topic, *partition);
-                    self.tracker
-                        .failed(slot, -1, format!("flush on revocation timed out: {e}"));
-                }
+                tracing::warn!(error = %e, service = self.service, "flush on revocation timed out; committing only what was acknowledged");
             }
         }
         let offsets = self.tracker.take_committable(Some(&revoked));
