@@ -79,10 +79,28 @@ fn main() {
     let coldstart_max: usize = std::env::var("WARMSTART_SCALE_COLDSTART_MAX")
         .map(|v| v.parse().expect("a size"))
         .unwrap_or(100_000);
-    let commands: [(&str, &[&str]); 4] = [
+    // The stream evaluation ranks every item twice per window event, as prequential does once,
+    // per variant: 1M interactions would take about a quarter of an hour.
+    let stream_max: usize = std::env::var("WARMSTART_SCALE_STREAM_MAX")
+        .map(|v| v.parse().expect("a size"))
+        .unwrap_or(100_000);
+    let stream_plot = work.join("stream-warm-up.png");
+    let stream_plot = stream_plot.to_str().expect("UTF-8 temp path");
+    let commands: [(&str, &[&str]); 5] = [
         ("catalog (load + summary)", &["catalog"]),
         ("eval prequential", &["eval", "prequential"]),
         ("eval sequential", &["eval", "sequential"]),
+        (
+            "eval stream",
+            &[
+                "eval",
+                "stream",
+                "--variants",
+                "none,transfer",
+                "--plot",
+                stream_plot,
+            ],
+        ),
         (
             "eval coldstart",
             &[
@@ -106,7 +124,9 @@ fn main() {
             .expect("python3");
         assert!(status.success(), "synth-catalog {n}");
         for (name, args) in commands {
-            if name == "eval coldstart" && n > coldstart_max {
+            if (name == "eval coldstart" && n > coldstart_max)
+                || (name == "eval stream" && n > stream_max)
+            {
                 continue;
             }
             let mut args = args.to_vec();

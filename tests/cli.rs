@@ -197,9 +197,11 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics()
 }
 
 /// The main job, as `scripts/demo` runs it (smaller): history through the pipeline, then new
-/// products through the generation stage into the online recommender, on the embedded cluster.
+/// products through the generation stage into the online recommender, on the embedded cluster;
+/// the report measures the new products against their real first shoppers, with and without the
+/// synthetic data, and shows their real brand and categories.
 #[test]
-fn the_demo_makes_new_products_recommendable_on_the_embedded_cluster() {
+fn the_demo_measures_new_products_against_their_real_first_shoppers() {
     let out = warmstart(&["demo", "--events", "2000", "--new-products", "6"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -211,9 +213,29 @@ fn the_demo_makes_new_products_recommendable_on_the_embedded_cluster() {
     assert!(stdout.contains("2000 real behaviour events"), "{stdout}");
     let line = stdout
         .lines()
-        .find(|l| l.contains("new products are in the top 20"))
+        .find(|l| l.starts_with("reached at launch: "))
         .unwrap_or_else(|| panic!("no cold-start report: {stdout}"));
-    let recommendable: usize = line.split(' ').next().unwrap().parse().unwrap();
-    assert!(recommendable >= 5, "{line}");
-    assert!(stdout.contains("synthetic review ("), "{stdout}");
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // with, known, (top) 20, without, (first) 5, shoppers, unknown
+    assert_eq!((numbers.len(), numbers[2], numbers[4]), (7, 20, 5), "{line}");
+    let (with, known, without, shoppers, unknown) =
+        (numbers[0], numbers[1], numbers[3], numbers[5], numbers[6]);
+    assert!((6..=6 * 5).contains(&shoppers), "{line}");
+    assert_eq!(known + unknown, shoppers, "{line}");
+    assert!(with <= known && without <= known, "{line}");
+    assert!(
+        !stdout.contains("generated users"),
+        "the circular figure is gone: {stdout}"
+    );
+    assert!(stdout.contains("    brand "), "real brand names: {stdout}");
+    // Beauty products are out of the shipped (clothing) review model's domain: no text for them.
+    assert!(
+        stdout.contains(
+            "no synthetic review: the product is out of every loaded review model's domain"
+        ) && !stdout.contains("synthetic review ("),
+        "{stdout}"
+    );
 }

@@ -74,6 +74,32 @@ fn spawn_stage_slowed(topology: &std::path::Path, addr: &str, delay_ms: u64) -> 
     )
 }
 
+/// `n` products of the review model's domain, launched at `ts`: clothing products with the
+/// department and class of the clothing corpus (Beauty products have neither, so they get no
+/// review: no loaded review model declares their domain).
+fn clothing_products(n: usize, ts: i64) -> Vec<ProductEvent> {
+    let corpus = clothing::load(&warmstart::data::data_dir().join("clothing-reviews")).unwrap();
+    let mut seen = HashSet::new();
+    corpus
+        .reviews
+        .iter()
+        .filter(|r| !r.department.is_empty() && !r.class.is_empty() && seen.insert(&r.product))
+        .take(n)
+        .map(|r| {
+            let mut p = ProductEvent::titled(
+                &format!("clothing-{}", r.product),
+                &format!("{} ({})", r.class, r.department),
+            );
+            p.ts = ts;
+            p.category = vec!["Clothing".into(), r.department.clone(), r.class.clone()];
+            p.attributes
+                .insert("department".into(), r.department.clone());
+            p.attributes.insert("class".into(), r.class.clone());
+            p
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recommendable() {
     require_broker();
@@ -112,7 +138,14 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
             ..(*p).clone()
         })
         .collect();
-    let new_ids: HashSet<&str> = new.iter().map(|p| p.item_id.as_str()).collect();
+    // And 10 products of the review model's own domain.
+    let dressed = clothing_products(10, now);
+    let clothing_ids: HashSet<&str> = dressed.iter().map(|p| p.item_id.as_str()).collect();
+    let new_ids: HashSet<&str> = new
+        .iter()
+        .chain(&dressed)
+        .map(|p| p.item_id.as_str())
+        .collect();
     let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
     let mut records = Vec::new();
     let mut real = Vec::new();
@@ -140,6 +173,7 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
     let warm_products = records.iter().filter(|r| r.0 == topics.products).count() as f64;
     let mut records: Vec<_> = new
         .iter()
+        .chain(&dressed)
         .map(|p| {
             (
                 topics.products.clone(),
@@ -159,12 +193,12 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
     let total = wait_for_metric(
         &pipeline_addr,
         "warmstart_generation_products_total",
-        warm_products + 50.0,
+        warm_products + 60.0,
         Duration::from_secs(240),
     );
     assert_eq!(
         total,
-        warm_products + 50.0,
+        warm_products + 60.0,
         "every accepted product reached the stage once"
     );
     let skipped = metric(
@@ -189,15 +223,24 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
         Duration::from_secs(120)
     ));
 
-    // Synthetic reviews: flagged, with provenance, through the gates, no training text.
+    // Synthetic reviews: only for the products of the model's domain; flagged, with provenance,
+    // through the gates, no training text.
+    assert_eq!(
+        metric(
+            &pipeline_addr,
+            "warmstart_generation_skipped_total{kind=\"review\",reason=\"out_of_domain\"}"
+        ),
+        50.0 * 3.0,
+        "the 50 Beauty products get no clothing text (3 reviews each skipped)"
+    );
     let (review_model, review_version) = card_version("models/reviews");
     let reviews: Vec<SyntheticReview> = parse(&topics.synthetic_reviews);
     let runs = training_runs();
     let mut per_item: HashMap<&str, usize> = HashMap::new();
     for r in &reviews {
         assert!(
-            new_ids.contains(r.item_id.as_str()),
-            "review for an unknown item {}",
+            clothing_ids.contains(r.item_id.as_str()),
+            "review for an item outside the model's domain {}",
             r.item_id
         );
         assert!(r.synthetic);
@@ -224,8 +267,8 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
     }
     assert_eq!(
         per_item.len(),
-        50,
-        "every new product has synthetic reviews"
+        10,
+        "every new product of the model's domain has synthetic reviews"
     );
     assert!(per_item.values().all(|&n| n <= 3));
     let texts: HashSet<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
@@ -251,7 +294,7 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
             *f = (b.ts, b.kind);
         }
     }
-    assert_eq!(users_of.len(), 50, "every new product has synthetic users");
+    assert_eq!(users_of.len(), 60, "every new product has synthetic users");
     assert!(users_of.values().all(|u| u.len() == 10), "10 users each");
     assert!(first.values().all(|f| f.1 == BehaviorKind::View));
 
@@ -370,19 +413,8 @@ async fn a_slow_model_pauses_the_input_and_a_reload_switches_versions_without_lo
 
     // Accepted products straight onto the stage's input, with one that does not decode.
     let json = Codec::new(Format::Json, std::sync::Arc::new(SchemaRegistry::builtin()));
-    let stream = beauty::load(
-        &warmstart::data::data_dir().join("beauty-5core"),
-        Some(3000),
-    )
-    .unwrap();
-    let products: Vec<ProductEvent> = stream
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Product(p) => Some(p.clone()),
-            _ => None,
-        })
-        .take(60)
-        .collect();
+    // Of the review model's domain, so that every product gets reviews of one version or the other.
+    let products = clothing_products(60, 0);
     let encode = |p: &ProductEvent| {
         (
             topics.accepted.clone(),
@@ -759,7 +791,9 @@ async fn generate_with_kills(delivery: &str, seed: u64) -> (Committed, Vec<f64>)
                 StreamEvent::Product(p) => Some(ProductEvent { ts: now, ..p }),
                 _ => None,
             })
-            .take(PRODUCTS)
+            .take(PRODUCTS / 2)
+            // Half of the review model's domain, so that reviews are generated too.
+            .chain(clothing_products(PRODUCTS / 2, now))
             .map(|p| {
                 let payload = json.encode_to_vec(EventType::Product, &p).unwrap();
                 (topics.accepted.clone(), p.item_id.into_bytes(), payload)

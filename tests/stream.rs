@@ -75,7 +75,7 @@ fn config() -> StreamConfig {
 #[test]
 fn new_items_and_their_first_shoppers_are_measured_once() {
     let c = shop();
-    let report = run(&c, &config(), &[Variant::None, Variant::Transfer], false);
+    let report = run(&c, &config(), &[Variant::None, Variant::Transfer], false).unwrap();
     assert_eq!(report.new_items, 32, "items 8..12 of each line");
     assert_eq!(
         report.warmup_events + report.window_events,
@@ -93,15 +93,49 @@ fn new_items_and_their_first_shoppers_are_measured_once() {
     }
     let (none, transfer) = (&report.rows[0], &report.rows[1]);
     assert_eq!(none.synthetic_events, 0);
-    assert!(transfer.synthetic_events > 0 && transfer.synthetic_events <= 32 * 10);
+    let users = config().transfer.users;
+    assert!(transfer.synthetic_events > 0 && transfer.synthetic_events <= 32 * users);
     // The same seed, the same figures.
-    let again = run(&c, &config(), &[Variant::Transfer], false);
+    let again = run(&c, &config(), &[Variant::Transfer], false).unwrap();
     let strip = |r: &warmstart::warmup::Row| {
         let mut v = serde_json::to_value(r).unwrap();
         v.as_object_mut().unwrap().remove("wall_s");
         v
     };
     assert_eq!(strip(&again.rows[0]), strip(transfer));
+}
+
+/// The GAN row retrains the behaviour GAN on the warm-up alone: its user table holds only users
+/// seen before the window, and its card names the warm-up as its data.
+#[test]
+fn the_gan_variant_is_retrained_on_the_warm_up_only() {
+    let c = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let config = StreamConfig {
+        gan_epochs: 2,
+        gan_dir: dir.path().to_owned(),
+        ..config()
+    };
+    let report = run(&c, &config, &[Variant::Gan], false).unwrap();
+    let row = &report.rows[0];
+    assert!(row.synthetic_events > 0, "the GAN wrote no events");
+    assert_eq!(row.first_k.events, 5 * 32);
+    let warm_users: std::collections::HashSet<&str> = c.interactions()[..report.warmup_events]
+        .iter()
+        .map(|b| b.user_id.as_str())
+        .collect();
+    let file = std::fs::File::open(dir.path().join("users.txt.gz")).unwrap();
+    let table: Vec<String> =
+        std::io::BufRead::lines(std::io::BufReader::new(flate2::read::GzDecoder::new(file)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert!(!table.is_empty());
+    assert!(
+        table.iter().all(|u| warm_users.contains(u.as_str())),
+        "a user from the window is in the GAN's table"
+    );
+    let card = std::fs::read_to_string(dir.path().join("card.json")).unwrap();
+    assert!(card.contains("warm-up of the stream evaluation"), "{card}");
 }
 
 #[test]

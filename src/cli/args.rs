@@ -245,6 +245,30 @@ pub enum EvalCommand {
         variants: Vec<crate::warmup::Variant>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Evaluate on the validation period instead: the interactions before the window, cut
+        /// the same way (for choosing settings without looking at the window).
+        #[arg(long)]
+        validation: bool,
+        /// Transfer generator: synthetic shoppers per new product.
+        #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().users)]
+        transfer_users: usize,
+        /// Transfer generator: content neighbours whose shoppers are drawn from.
+        #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().neighbours)]
+        transfer_neighbours: usize,
+        /// Transfer generator: recent distinct shoppers kept per item.
+        #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().recent)]
+        transfer_recent: usize,
+        /// Transfer generator: weigh shared content features by inverse document frequency.
+        #[arg(long)]
+        transfer_idf: bool,
+        /// Transfer generator: at most this many new products per user per hour of event time
+        /// (0: no cap).
+        #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().max_per_user)]
+        transfer_max_per_user: u32,
+        /// Weight of a synthetic interaction relative to a real one (the recommender's
+        /// `synthetic_weight`).
+        #[arg(long, default_value_t = crate::recommend::online::OnlineConfig::default().synthetic_weight)]
+        synthetic_weight: f32,
         /// Also write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,

@@ -161,17 +161,36 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
             epochs,
             variants,
             seed,
+            validation,
+            transfer_users,
+            transfer_neighbours,
+            transfer_recent,
+            transfer_idf,
+            transfer_max_per_user,
+            synthetic_weight,
             json,
             plot,
         } => {
-            let catalog = super::catalog::open(&catalog)?;
-            let config = crate::warmup::StreamConfig {
+            let mut catalog = super::catalog::open(&catalog)?;
+            if validation {
+                catalog = crate::warmup::validation(&catalog, window);
+            }
+            let mut config = crate::warmup::StreamConfig {
                 window,
                 fit_epochs: epochs,
                 seed,
+                transfer: crate::warmup::transfer::TransferConfig {
+                    users: transfer_users,
+                    neighbours: transfer_neighbours,
+                    recent: transfer_recent,
+                    idf: transfer_idf,
+                    max_per_user: transfer_max_per_user,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
-            let report = crate::warmup::run(&catalog, &config, &variants, true);
+            config.model.synthetic_weight = synthetic_weight;
+            let report = crate::warmup::run(&catalog, &config, &variants, true)?;
             println!("{}", crate::warmup::render(&report));
             if let Some(parent) = plot.parent() {
                 std::fs::create_dir_all(parent)?;

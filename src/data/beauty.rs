@@ -14,6 +14,80 @@ struct Item {
     attributes: String,
 }
 
+/// Real brand and category names (the anonymised ids in readable form), by ASIN.
+#[derive(Default)]
+struct Names {
+    brand: HashMap<String, String>,
+    categories: HashMap<String, Vec<String>>,
+}
+
+fn plain_lines(path: &Path) -> Result<Vec<String>, DataError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    BufReader::new(GzDecoder::new(file))
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(io(path))
+}
+
+/// `kg/` (the PGPR knowledge-graph release, see `data/README.md`): line *i* of each `*_p_*`
+/// file belongs to the product on line *i* of `product.txt.gz`; indices are line numbers of the
+/// name files. Absent folder: no names (the catalogue then has only the anonymised ids).
+fn load_names(dir: &Path) -> Result<Names, DataError> {
+    if !dir.join("product.txt.gz").exists() {
+        return Ok(Names::default());
+    }
+    let read = |name: &str| plain_lines(&dir.join(name));
+    let (products, brands, brand_of) = (
+        read("product.txt.gz")?,
+        read("brand.txt.gz")?,
+        read("brand_p_b.txt.gz")?,
+    );
+    let (categories, categories_of) = (read("category.txt.gz")?, read("category_p_c.txt.gz")?);
+    let bad = |file: &str, line: usize, reason: String| DataError::Format {
+        path: dir.join(file),
+        line: line + 1,
+        reason,
+    };
+    if brand_of.len() != products.len() || categories_of.len() != products.len() {
+        return Err(bad(
+            "brand_p_b.txt.gz",
+            0,
+            format!(
+                "{} brand and {} category lines for {} products",
+                brand_of.len(),
+                categories_of.len(),
+                products.len()
+            ),
+        ));
+    }
+    let name = |names: &[String], file: &str, line: usize, id: &str| {
+        id.parse::<usize>()
+            .ok()
+            .and_then(|i| names.get(i).cloned())
+            .ok_or_else(|| {
+                bad(
+                    file,
+                    line,
+                    format!("`{id}` is not an index of its name file"),
+                )
+            })
+    };
+    let mut out = Names::default();
+    for (line, asin) in products.iter().enumerate() {
+        let b = brand_of[line].trim();
+        if !b.is_empty() {
+            let brand = name(&brands, "brand_p_b.txt.gz", line, b)?;
+            out.brand.insert(asin.clone(), brand);
+        }
+        let cats = categories_of[line]
+            .split_whitespace()
+            .map(|c| name(&categories, "category_p_c.txt.gz", line, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.categories.insert(asin.clone(), cats);
+    }
+    Ok(out)
+}
+
 fn lines(path: &Path) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, DataError> {
     let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_owned(),
@@ -55,17 +129,22 @@ fn load_items(path: &Path) -> Result<HashMap<String, Item>, DataError> {
     Ok(items)
 }
 
-/// The catalogue: items from `items.tsv.gz` (title, category `Beauty`, the anonymised
-/// `attribute_ids`), interactions as reviews without rating. Users and items are numbered in the
+/// The catalogue: items from `items.tsv.gz` (title, the anonymised `attribute_ids`) with their
+/// real brand and category names from `kg/` where it is there (category `Beauty` otherwise),
+/// interactions as reviews without rating. Users and items are numbered in the
 /// file's order (S3-Rec's ids), so this catalogue and its S3-Rec form get the same splits; same-day
 /// reviews are ordered by (user index as text, position), the order the stream has always had.
 pub fn catalog(dir: &Path) -> Result<Catalog, DataError> {
     let items_path = dir.join("items.tsv.gz");
     let items = load_items(&items_path)?;
+    let names = load_names(&dir.join("kg"))?;
     let path: PathBuf = dir.join("interactions.tsv.gz");
     let mut b = Builder::new("Amazon Beauty 5-core");
     b.file(&path);
     b.file(&items_path);
+    if !names.brand.is_empty() {
+        b.file(&dir.join("kg"));
+    }
     let mut ties: Vec<(String, u32)> = Vec::new();
     for (i, line) in lines(&path)? {
         let line = line.map_err(io(&path))?;
@@ -94,8 +173,13 @@ pub fn catalog(dir: &Path) -> Result<Catalog, DataError> {
                     .map(|i| i.title.clone())
                     .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| asin.to_owned()),
-                category: vec!["Beauty".to_owned()],
-                brand: None,
+                category: names
+                    .categories
+                    .get(asin)
+                    .filter(|c| !c.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| vec!["Beauty".to_owned()]),
+                brand: names.brand.get(asin).cloned(),
                 price: None,
                 description: None,
                 attributes,

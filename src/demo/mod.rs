@@ -145,6 +145,7 @@ pub async fn run(
     } else {
         Vec::new()
     };
+    let shoppers = cold_start::first_shoppers(&new)?;
     for p in &new {
         titles.insert(p.item_id.clone(), p.title.clone());
         prepared.push((
@@ -215,7 +216,10 @@ pub async fn run(
         Some((stage, rec)) => {
             stage.await??;
             rec.await??;
-            Some(cold_start::report(&topology, &new, &titles, &recommender)?)
+            let mut c = cold_start::report(&topology, &new, &shoppers, &titles, &recommender)?;
+            c.reviews_out_of_domain =
+                family_total(&metrics.registry, "warmstart_generation_skipped_total") as u64;
+            Some(c)
         }
         None => None,
     };
@@ -271,20 +275,38 @@ pub fn render(r: &DemoReport) -> String {
     if let Some(c) = &r.cold_start {
         let _ = writeln!(
             s,
-            "\ncold start: {} new products launched after the history; the generation stage wrote {} synthetic reviews and {} synthetic behaviour events (all flagged synthetic: true, training signal only)",
+            "\ncold start: {} new products launched after the history; the generation stage wrote {} synthetic reviews and {} synthetic behaviour events (all flagged synthetic: true, training signal only); {} reviews not written because the product is out of every loaded review model's domain",
             c.products.len(),
             c.reviews,
-            c.behavior
+            c.behavior,
+            c.reviews_out_of_domain
         );
+        let r = c.reached();
         let _ = writeln!(
             s,
-            "{} of {} new products are in the top 20 of at least one of their generated users, before any real interaction",
-            c.recommendable(),
-            c.products.len()
+            "reached at launch: {} of their {} real first shoppers known from the history have the product in their top 20 with the synthetic data, {} without it (the first {} shoppers of each product in the data set's later history: {}; the {} unknown to the history get popular and fresh items either way)",
+            r.with_synthetic,
+            r.known,
+            r.without,
+            cold_start::FIRST_SHOPPERS,
+            r.shoppers,
+            r.shoppers - r.known
         );
         for p in c.products.iter().take(5) {
             let title: String = p.title.chars().take(70).collect();
             let _ = writeln!(s, "\n  {} {title}", p.item_id);
+            let _ = writeln!(
+                s,
+                "    brand {}; categories {}",
+                p.brand.as_deref().unwrap_or("(none)"),
+                p.category.join(", ")
+            );
+            if p.review.is_none() {
+                let _ = writeln!(
+                    s,
+                    "    no synthetic review: the product is out of every loaded review model's domain"
+                );
+            }
             if let Some((rating, text, version)) = &p.review {
                 let text: String = text
                     .split_whitespace()
@@ -300,9 +322,11 @@ pub fn render(r: &DemoReport) -> String {
             }
             let _ = writeln!(
                 s,
-                "    {} generated users, {} of them get it in their top 20; similar: {}",
-                p.users,
-                p.recommended_to,
+                "    {} synthetic behaviour events; real first shoppers known from the history reached: {} of {} with, {} without; similar: {}",
+                p.synthetic_events,
+                p.reached.with_synthetic,
+                p.reached.known,
+                p.reached.without,
                 p.similar
                     .iter()
                     .map(|t| t.chars().take(40).collect::<String>())

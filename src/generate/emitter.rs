@@ -155,6 +155,9 @@ impl Emitter {
         for ((kind, reason), n) in &g.rejected {
             self.gm.rejected(kind, reason, *n);
         }
+        for ((kind, reason), n) in &g.skipped {
+            self.gm.skipped(kind, reason, *n);
+        }
         self.gm.shortfall("review", g.missing_reviews);
         self.gm.shortfall("behavior", g.missing_behavior as usize);
         Ok(())

@@ -37,6 +37,8 @@ pub struct Generated {
     pub behavior: Vec<SyntheticBehavior>,
     /// Rejected records by (kind, reason).
     pub rejected: BTreeMap<(&'static str, &'static str), u32>,
+    /// Records not generated at all because no loaded model applies, by (kind, reason).
+    pub skipped: BTreeMap<(&'static str, &'static str), u32>,
     /// Reviews still missing after the last round.
     pub missing_reviews: usize,
     /// No behaviour set passed the gate within `max_tries`.
@@ -107,6 +109,15 @@ impl Engine {
         // (product index, condition with its drawn rating) of every review still to write.
         let mut todo: Vec<(usize, Condition)> = Vec::with_capacity(products.len() * per);
         for (k, p) in products.iter().enumerate() {
+            // Text from another domain would be worse than none ("perfect denim!" for a face
+            // cream): a product no loaded review model declares gets no review.
+            if !self.reviews.covers(p) {
+                *out[k]
+                    .skipped
+                    .entry(("review", "out_of_domain"))
+                    .or_default() += per as u32;
+                continue;
+            }
             let base = self.reviews.condition(p);
             for _ in 0..per {
                 let rating = self.reviews.draw_rating(&base, rng);

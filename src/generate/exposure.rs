@@ -23,6 +23,13 @@ impl Exposure {
         }
     }
 
+    /// Room for users up to index `users - 1` (a stream that meets new users as it goes).
+    pub fn grow(&mut self, users: usize) {
+        if users > self.users.len() {
+            self.users.resize(users, (i64::MIN, 0));
+        }
+    }
+
     fn count(&self, user: u32, ts: i64) -> u32 {
         match self.users.get(user as usize) {
             Some(&(w, n)) if w == ts.div_euclid(self.window_ms) => n,

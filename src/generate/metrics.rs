@@ -14,6 +14,7 @@ pub struct GenerationMetrics {
     products: IntCounterVec,
     generated: IntCounterVec,
     rejected: IntCounterVec,
+    skipped: IntCounterVec,
     shortfall: IntCounterVec,
     model_info: IntGaugeVec,
     device_info: IntGaugeVec,
@@ -95,6 +96,11 @@ impl GenerationMetrics {
                 "Generated records dropped by a gate, by kind and reason.",
                 &["kind", "reason"],
             ),
+            skipped: counter(
+                "generation_skipped_total",
+                "Synthetic records not generated because no loaded model applies, by kind and reason (out_of_domain: no review model declares the product's domain).",
+                &["kind", "reason"],
+            ),
             shortfall: counter(
                 "generation_shortfall_total",
                 "Records still rejected after the last regeneration round, by kind.",
@@ -149,6 +155,11 @@ impl GenerationMetrics {
     }
     pub fn rejected(&self, kind: &str, reason: &str, n: u32) {
         self.rejected
+            .with_label_values(&[kind, reason])
+            .inc_by(n as u64);
+    }
+    pub fn skipped(&self, kind: &str, reason: &str, n: u32) {
+        self.skipped
             .with_label_values(&[kind, reason])
             .inc_by(n as u64);
     }

@@ -2,9 +2,10 @@
 //! product maps to, the rating distribution ratings are drawn from, and the gates.
 //!
 //! A product's department and class are looked up in the generator's condition vocabularies,
-//! from its `department` / `class` attributes or any element of its category path; products of
-//! other catalogues (Beauty, say) get the "unknown" condition, and their ratings follow the whole
-//! corpus's distribution rather than one class's.
+//! from its `department` / `class` attributes or any element of its category path. Those
+//! vocabularies are the model's declared domain (the categories it was trained on): a product
+//! that matches neither (a Beauty product for the clothing model) is outside it and gets no
+//! review, counted as `out_of_domain`, rather than text about another kind of product.
 
 use super::config::GenerationConfig;
 use super::gates::ReviewGates;
@@ -88,6 +89,23 @@ impl ReviewModel {
             gates,
             device,
         })
+    }
+
+    /// The declared domain: the departments and classes the model was trained on.
+    pub fn domain(&self) -> Vec<&str> {
+        let c = &self.model.conditions;
+        c.departments
+            .iter()
+            .chain(&c.classes)
+            .map(String::as_str)
+            .filter(|d| !d.is_empty())
+            .collect()
+    }
+
+    /// Whether `p` is in the model's domain: its department or class is one the model knows.
+    pub fn covers(&self, p: &ProductEvent) -> bool {
+        let c = self.condition(p);
+        c.department > 0 || c.class > 0
     }
 
     /// The generator's condition for `p`, without the rating.

@@ -153,6 +153,13 @@ impl Online {
     }
 
     /// Whether `user` already interacted with `item`.
+    /// Whether `user` has any real history here.
+    pub fn knows(&self, user: &str) -> bool {
+        self.users
+            .get(user)
+            .is_some_and(|&u| !self.seen[u as usize].is_empty())
+    }
+
     pub fn has(&self, user: &str, item: &str) -> bool {
         match (self.users.get(user), self.items.get(item)) {
             (Some(&u), Some(&i)) => self.seen[u as usize].binary_search(&i).is_ok(),

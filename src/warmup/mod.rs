@@ -20,6 +20,7 @@
 //!
 //! Interactions are weighted as the pipeline's enrich stage weighs them (its default weights).
 
+pub mod gan;
 mod report;
 pub mod transfer;
 
@@ -30,7 +31,9 @@ use crate::events::{BehaviorKind, EnrichedEvent, Origin, ProductEvent};
 use crate::recommend::online::{Online, OnlineConfig};
 use crate::recommend::splitmix::SplitMix64;
 use crate::topology::Weights;
+use gan::{GanError, GanGenerator};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use transfer::{Transfer, TransferConfig};
 
 pub const K: usize = 20;
@@ -43,6 +46,8 @@ pub enum Variant {
     None,
     /// Synthetic views by users drawn from the recent shoppers of its content neighbours.
     Transfer,
+    /// Synthetic behaviour from the behaviour GAN, retrained on the warm-up.
+    Gan,
 }
 
 impl Variant {
@@ -51,6 +56,7 @@ impl Variant {
         match self {
             Variant::None => "none",
             Variant::Transfer => "transfer",
+            Variant::Gan => "gan",
         }
     }
 
@@ -58,6 +64,7 @@ impl Variant {
         match self {
             Variant::None => "no synthesis (content match + content tower)",
             Variant::Transfer => "transfer generator (neighbours' recent shoppers)",
+            Variant::Gan => "behaviour GAN (retrained on the warm-up)",
         }
     }
 }
@@ -73,6 +80,9 @@ pub struct StreamConfig {
     pub seed: u64,
     pub model: OnlineConfig,
     pub transfer: TransferConfig,
+    /// Behaviour GAN epochs, and where its warm-up checkpoint is written.
+    pub gan_epochs: usize,
+    pub gan_dir: PathBuf,
 }
 
 impl Default for StreamConfig {
@@ -84,6 +94,8 @@ impl Default for StreamConfig {
             seed: 42,
             model: OnlineConfig::default(),
             transfer: TransferConfig::default(),
+            gan_epochs: 10,
+            gan_dir: PathBuf::from("out/stream-gan"),
         }
     }
 }
@@ -143,6 +155,10 @@ pub struct Row {
     /// Every other window interaction with an item new to its user.
     pub warm: Measured,
     pub synthetic_events: usize,
+    /// Of the new items' first real interactions, the share whose user was among the item's
+    /// synthetic users: how well the generator guessed who would come (not a hit rate: a
+    /// generated user still has to get the item in the top 20).
+    pub generated_recall: f64,
     pub wall_s: f64,
 }
 
@@ -167,20 +183,45 @@ fn cut(catalog: &Catalog, window: f64) -> usize {
     all.partition_point(|b| b.ts < ts)
 }
 
+/// The validation catalogue: everything before the evaluation window, on which the same protocol
+/// (the same window share of it) chooses settings without looking at the window itself.
+pub fn validation(catalog: &Catalog, window: f64) -> Catalog {
+    let at = cut(catalog, window);
+    Catalog::from_stream(
+        &format!(
+            "{} (validation: before the evaluation window)",
+            catalog.name
+        ),
+        catalog.stream_prefix(Some(at)),
+    )
+}
+
 pub fn run(
     catalog: &Catalog,
     config: &StreamConfig,
     variants: &[Variant],
     progress: bool,
-) -> StreamReport {
+) -> Result<StreamReport, GanError> {
     let at = cut(catalog, config.window);
     let cut_ts = catalog.interactions().get(at).map_or(i64::MAX, |b| b.ts);
     let new_items = catalog.items().iter().filter(|p| p.ts >= cut_ts).count();
+    let mut gan = None;
+    if variants.contains(&Variant::Gan) {
+        gan = Some(GanGenerator::train(
+            catalog,
+            at,
+            &config.gan_dir,
+            config.gan_epochs,
+            config.transfer.users,
+            config.seed,
+            progress,
+        )?);
+    }
     let rows = variants
         .iter()
-        .map(|&v| run_variant(catalog, config, v, at, cut_ts, progress))
+        .map(|&v| run_variant(catalog, config, v, at, cut_ts, gan.as_mut(), progress))
         .collect();
-    StreamReport {
+    Ok(StreamReport {
         catalog: catalog.name.clone(),
         protocol: format!(
             "stream warm-start: last {:.0}% of interactions replayed in time order after {} passes over the rest; new items first seen in the window; HR/NDCG@{K} of each real interaction before it is applied",
@@ -192,20 +233,27 @@ pub fn run(
         window_events: catalog.interactions().len() - at,
         new_items,
         rows,
-    }
+    })
 }
 
-fn synthetic_view(user: String, p: &ProductEvent, n: usize, weight: f64) -> EnrichedEvent {
+fn synthetic(
+    user: String,
+    p: &ProductEvent,
+    n: usize,
+    (kind, ts): (BehaviorKind, i64),
+    weights: &Weights,
+    version: &str,
+) -> EnrichedEvent {
     EnrichedEvent {
         event_id: format!("synthetic-{}-{n}", p.item_id),
         user_id: user,
         item_id: p.item_id.clone(),
-        kind: BehaviorKind::View,
-        ts: p.ts,
-        weight,
+        kind,
+        ts,
+        weight: weights.of(kind),
         origin: Origin::Synthetic,
         synthetic: true,
-        model_version: Some("transfer-generator".into()),
+        model_version: Some(version.into()),
         rating: None,
     }
 }
@@ -216,6 +264,7 @@ fn run_variant(
     variant: Variant,
     at: usize,
     cut_ts: i64,
+    mut gan: Option<&mut GanGenerator>,
     progress: bool,
 ) -> Row {
     let started = std::time::Instant::now();
@@ -252,6 +301,8 @@ fn run_variant(
     let mut by_k = vec![Measured::default(); config.first_k];
     let mut warm = Measured::default();
     let mut synthetic_events = 0;
+    let mut generated: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut guessed = 0usize;
     for b in &all[at..] {
         let p = products.get(b.item_id.as_str()).copied();
         let is_new = p.is_some_and(|p| p.ts >= cut_ts);
@@ -260,13 +311,28 @@ fn run_variant(
             let p = p.expect("new items have products");
             model.apply_product(p);
             transfer.product(p);
-            if variant == Variant::Transfer {
-                let view = weights.of(BehaviorKind::View);
-                for (n, u) in transfer.shoppers_for(p, &mut rng).into_iter().enumerate() {
-                    model.apply(&synthetic_view(u, p, n, view));
-                    synthetic_events += 1;
+            let events: Vec<(String, BehaviorKind, i64)> = match (variant, gan.as_deref_mut()) {
+                (Variant::Transfer, _) => transfer
+                    .shoppers_for(p, &mut rng)
+                    .into_iter()
+                    .map(|u| (u, BehaviorKind::View, p.ts))
+                    .collect(),
+                (Variant::Gan, Some(g)) => g.events_for(p),
+                _ => Vec::new(),
+            };
+            let version = match (variant, gan.as_deref()) {
+                (Variant::Gan, Some(g)) => g.version.clone(),
+                _ => "transfer-generator".to_owned(),
+            };
+            let mut users: Vec<String> = Vec::new();
+            for (n, (u, kind, ts)) in events.into_iter().enumerate() {
+                model.apply(&synthetic(u.clone(), p, n, (kind, ts), &weights, &version));
+                synthetic_events += 1;
+                if !users.contains(&u) {
+                    users.push(u);
                 }
             }
+            generated.insert(p.item_id.as_str(), users);
         }
         if !model.has(&b.user_id, &b.item_id) {
             let k = *count;
@@ -274,6 +340,12 @@ fn run_variant(
             let position = top.iter().position(|(i, _)| *i == b.item_id);
             if is_new && k < config.first_k {
                 by_k[k].add(position, model.rank_of(&b.user_id, &b.item_id));
+                if generated
+                    .get(b.item_id.as_str())
+                    .is_some_and(|g| g.contains(&b.user_id))
+                {
+                    guessed += 1;
+                }
             } else {
                 warm.add(position, None);
             }
@@ -285,6 +357,7 @@ fn run_variant(
     }
     bar.finish_and_clear();
     let first_k = Measured::merge(&by_k);
+    let generated_recall = guessed as f64 / first_k.events.max(1) as f64;
     by_k.iter_mut().for_each(Measured::finish);
     warm.finish();
     Row {
@@ -294,6 +367,7 @@ fn run_variant(
         first_k,
         warm,
         synthetic_events,
+        generated_recall,
         wall_s: started.elapsed().as_secs_f64(),
     }
 }

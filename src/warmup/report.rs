@@ -16,7 +16,7 @@ pub fn render(r: &StreamReport) -> String {
         s += &format!(" HR@{K} k={k}");
     }
     s += &format!(
-        " | first {first_k}: HR@{K} NDCG@{K} vs none | warm: HR@{K} NDCG@{K} vs none | synthetic\n"
+        " | first {first_k}: HR@{K} NDCG@{K} vs none | warm: HR@{K} NDCG@{K} vs none | synthetic, guessed\n"
     );
     let base = r.rows.first();
     for row in &r.rows {
@@ -26,14 +26,15 @@ pub fn render(r: &StreamReport) -> String {
         }
         let ratio = |a: f64, b: Option<f64>| b.filter(|b| *b > 0.0).map_or(f64::NAN, |b| a / b);
         s += &format!(
-            " |         {:.4} {:.4} {:>5.2}x |   {:.4} {:.4} {:>+5.1}% | {}\n",
+            " |         {:.4} {:.4} {:>5.2}x |   {:.4} {:.4} {:>+5.1}% | {}, {:.1}%\n",
             row.first_k.hr20,
             row.first_k.ndcg20,
             ratio(row.first_k.hr20, base.map(|b| b.first_k.hr20)),
             row.warm.hr20,
             row.warm.ndcg20,
             (ratio(row.warm.hr20, base.map(|b| b.warm.hr20)) - 1.0) * 100.0,
-            row.synthetic_events
+            row.synthetic_events,
+            row.generated_recall * 100.0
         );
     }
     s += &format!(
