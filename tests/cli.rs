@@ -220,7 +220,11 @@ fn the_demo_measures_new_products_against_their_real_first_shoppers() {
         .filter_map(|w| w.parse().ok())
         .collect();
     // with, known, (top) 20, without, (first) 5, shoppers, unknown
-    assert_eq!((numbers.len(), numbers[2], numbers[4]), (7, 20, 5), "{line}");
+    assert_eq!(
+        (numbers.len(), numbers[2], numbers[4]),
+        (7, 20, 5),
+        "{line}"
+    );
     let (with, known, without, shoppers, unknown) =
         (numbers[0], numbers[1], numbers[3], numbers[5], numbers[6]);
     assert!((6..=6 * 5).contains(&shoppers), "{line}");

@@ -46,7 +46,14 @@ fn a_tiny_training_writes_a_complete_reproducible_checkpoint_and_resumes() {
         assert!(a.join(f).exists(), "{f} missing");
     }
     assert!(card.version.starts_with("behavior-gan-"));
-    assert_eq!(card.run.data_files.len(), 3);
+    // Beauty's interactions, items and the five files of its brand and category names, and the
+    // Taobao sample for kinds and gaps.
+    assert_eq!(card.run.data_files.len(), 8, "{:?}", card.run.data_files);
+    assert!(card
+        .run
+        .data_files
+        .iter()
+        .any(|d| d.path.ends_with("kg/brand.txt.gz")));
     assert!(card.run.data_files.iter().all(|d| d.sha256.len() == 64));
     let recall = card.run.metrics["user_recall_at_200_generated"]
         .as_f64()

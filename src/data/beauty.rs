@@ -29,6 +29,14 @@ fn plain_lines(path: &Path) -> Result<Vec<String>, DataError> {
         .map_err(io(path))
 }
 
+const KG_FILES: [&str; 5] = [
+    "product.txt.gz",
+    "brand.txt.gz",
+    "brand_p_b.txt.gz",
+    "category.txt.gz",
+    "category_p_c.txt.gz",
+];
+
 /// `kg/` (the PGPR knowledge-graph release, see `data/README.md`): line *i* of each `*_p_*`
 /// file belongs to the product on line *i* of `product.txt.gz`; indices are line numbers of the
 /// name files. Absent folder: no names (the catalogue then has only the anonymised ids).
@@ -143,7 +151,9 @@ pub fn catalog(dir: &Path) -> Result<Catalog, DataError> {
     b.file(&path);
     b.file(&items_path);
     if !names.brand.is_empty() {
-        b.file(&dir.join("kg"));
+        for f in KG_FILES {
+            b.file(&dir.join("kg").join(f));
+        }
     }
     let mut ties: Vec<(String, u32)> = Vec::new();
     for (i, line) in lines(&path)? {
