@@ -73,25 +73,6 @@ impl ColdStartReport {
     }
 }
 
-/// The first [`FIRST_SHOPPERS`] real shoppers of each of `new` in Beauty's whole history.
-pub fn first_shoppers(
-    new: &[ProductEvent],
-) -> Result<HashMap<String, Vec<String>>, crate::data::DataError> {
-    let catalog = beauty::catalog(&crate::data::data_dir().join("beauty-5core"))?;
-    let mut out: HashMap<String, Vec<String>> = new
-        .iter()
-        .map(|p| (p.item_id.clone(), Vec::new()))
-        .collect();
-    for b in catalog.interactions() {
-        if let Some(users) = out.get_mut(&b.item_id) {
-            if users.len() < FIRST_SHOPPERS && !users.contains(&b.user_id) {
-                users.push(b.user_id.clone());
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// A model fed the accepted products, then the enriched events in topic order (the synthetic
 /// ones only if `synthetic`).
 fn replayed(
@@ -117,10 +98,18 @@ fn in_top_20(model: &Online, user: &str, item: &str) -> bool {
     model.recommend(user, 20).iter().any(|(i, _)| i == item)
 }
 
+/// The products the demo launches, and the real first shoppers it measures them against.
+#[derive(Default)]
+pub struct Launch {
+    pub products: Vec<ProductEvent>,
+    /// Each product's first [`FIRST_SHOPPERS`] distinct real shoppers in Beauty's whole history.
+    pub first_shoppers: HashMap<String, Vec<String>>,
+}
+
 /// The first `n` products of Beauty that the history (its first `events` interactions) has not
 /// seen, launched now: the products that really came next, so that their real first shoppers
 /// are, mostly, shoppers the history knows.
-pub fn new_products(events: usize, n: usize) -> Result<Vec<ProductEvent>, crate::data::DataError> {
+pub fn new_products(events: usize, n: usize) -> Result<Launch, crate::data::DataError> {
     let all = beauty::load(&crate::data::data_dir().join("beauty-5core"), None)?;
     let seen: BTreeSet<&str> = all
         .iter()
@@ -131,7 +120,7 @@ pub fn new_products(events: usize, n: usize) -> Result<Vec<ProductEvent>, crate:
         .take(events)
         .collect();
     let now = crate::delivery::now_ms();
-    Ok(all
+    let products: Vec<ProductEvent> = all
         .iter()
         .filter_map(|e| match e {
             StreamEvent::Product(p) if !seen.contains(p.item_id.as_str()) => Some(ProductEvent {
@@ -141,7 +130,24 @@ pub fn new_products(events: usize, n: usize) -> Result<Vec<ProductEvent>, crate:
             _ => None,
         })
         .take(n)
-        .collect())
+        .collect();
+    let mut first_shoppers: HashMap<String, Vec<String>> = products
+        .iter()
+        .map(|p| (p.item_id.clone(), Vec::new()))
+        .collect();
+    for e in &all {
+        if let StreamEvent::Behavior(b) = e {
+            if let Some(users) = first_shoppers.get_mut(&b.item_id) {
+                if users.len() < FIRST_SHOPPERS && !users.contains(&b.user_id) {
+                    users.push(b.user_id.clone());
+                }
+            }
+        }
+    }
+    Ok(Launch {
+        products,
+        first_shoppers,
+    })
 }
 
 /// Every record of `topic` on the cluster, decoded as JSON (what the demo's topology writes).

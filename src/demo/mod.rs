@@ -140,13 +140,13 @@ pub async fn run(
         bad_n += 1;
         prepared.push((topic, b"bad".to_vec(), b.payload));
     }
-    let new = if t.generation.is_some() {
+    let launch = if t.generation.is_some() {
         cold_start::new_products(events, new_products)?
     } else {
-        Vec::new()
+        cold_start::Launch::default()
     };
-    let shoppers = cold_start::first_shoppers(&new)?;
-    for p in &new {
+    let (new, shoppers) = (&launch.products, &launch.first_shoppers);
+    for p in new {
         titles.insert(p.item_id.clone(), p.title.clone());
         prepared.push((
             product_topic.clone(),
@@ -216,7 +216,7 @@ pub async fn run(
         Some((stage, rec)) => {
             stage.await??;
             rec.await??;
-            let mut c = cold_start::report(&topology, &new, &shoppers, &titles, &recommender)?;
+            let mut c = cold_start::report(&topology, new, shoppers, &titles, &recommender)?;
             c.reviews_out_of_domain =
                 family_total(&metrics.registry, "warmstart_generation_skipped_total") as u64;
             Some(c)

@@ -82,6 +82,8 @@ impl Engine {
             tch::set_num_threads(config.cpu_threads);
         }
         let reviews = ReviewModel::load(&config.reviews_dir(), config, device)?;
+        // The declaration operators need when a product gets no review (`out_of_domain`).
+        tracing::info!(model = %reviews.version, domain = ?reviews.domain(), "review model's domain");
         let behavior = BehaviorModel::load(&config.behavior_dir(), device)?;
         let exposure = Exposure::new(
             behavior.users(),

@@ -302,6 +302,10 @@ fn run_variant(
     let mut warm = Measured::default();
     let mut synthetic_events = 0;
     let mut generated: HashMap<&str, Vec<String>> = HashMap::new();
+    let version = match (variant, gan.as_deref()) {
+        (Variant::Gan, Some(g)) => g.version.clone(),
+        _ => "transfer-generator".to_owned(),
+    };
     let mut guessed = 0usize;
     for b in &all[at..] {
         let p = products.get(b.item_id.as_str()).copied();
@@ -319,10 +323,6 @@ fn run_variant(
                     .collect(),
                 (Variant::Gan, Some(g)) => g.events_for(p),
                 _ => Vec::new(),
-            };
-            let version = match (variant, gan.as_deref()) {
-                (Variant::Gan, Some(g)) => g.version.clone(),
-                _ => "transfer-generator".to_owned(),
             };
             let mut users: Vec<String> = Vec::new();
             for (n, (u, kind, ts)) in events.into_iter().enumerate() {
