@@ -92,13 +92,7 @@ fn main() {
     let _recommender = spawn_recommender(&topology, &format!("{}-rec", topics.group), &rec);
 
     let stream = beauty::load(&warmstart::data::data_dir().join("beauty-5core"), None).unwrap();
-    let products: Vec<&ProductEvent> = stream
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Product(p) => Some(p),
-            _ => None,
-        })
-        .collect();
+    let products: Vec<&ProductEvent> = stream.iter().filter_map(StreamEvent::as_product).collect();
     let new: Vec<ProductEvent> = products[products.len() - n_new..]
         .iter()
         .map(|p| (*p).clone())

@@ -13,7 +13,6 @@ use warmstart::events::{
     BehaviorKind, DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent, SyntheticBehavior,
     SyntheticReview,
 };
-use warmstart::kafka::publish::{publish_all, Publish};
 use warmstart::text::metrics::{words, RunIndex};
 
 fn card_version(dir: &str) -> (String, String) {
@@ -28,31 +27,12 @@ fn card_version(dir: &str) -> (String, String) {
     )
 }
 
-fn parse<T: serde::de::DeserializeOwned>(topic: &str) -> Vec<T> {
-    read_all(topic)
-        .iter()
-        .map(|r| serde_json::from_slice(&r.payload).unwrap())
-        .collect()
-}
-
 /// Every 8-word run of the review generator's training corpus (the clothing training split).
 fn training_runs() -> RunIndex {
     let corpus = clothing::load(&warmstart::data::data_dir().join("clothing-reviews")).unwrap();
     let [train, _, _] = warmstart::text::train_reviews::splits(&corpus);
     let texts: Vec<Vec<String>> = train.iter().map(|r| words(&r.text)).collect();
     RunIndex::new(&texts, 8)
-}
-
-fn publish(records: &[(String, Vec<u8>, Vec<u8>)]) {
-    publish_all(
-        &client(),
-        records.iter().map(|(topic, key, payload)| Publish {
-            topic,
-            key,
-            payload,
-        }),
-    )
-    .unwrap();
 }
 
 /// `warmstart generate` alone, its HTTP endpoints on `addr`.
@@ -108,7 +88,7 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
     topics.create().await;
     let topology = topics.write_topology_with(
         dir.path(),
-        Some("max_batch = 16\nmax_wait_ms = 20\nmax_product_age_ms = 86400000\n[generation.gates]\ndiscriminator_samples = 256"),
+        Some("behavior_source = \"gan\"\nmax_batch = 16\nmax_wait_ms = 20\nmax_product_age_ms = 86400000\n[generation.gates]\ndiscriminator_samples = 256"),
     );
     let pipeline_addr = format!("127.0.0.1:{}", free_port());
     let _pipeline = spawn_pipeline(&topology, &pipeline_addr);
@@ -118,13 +98,8 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
     // Real behaviour on warm items, then the 50 newest items of Beauty as new products (none of
     // their interactions is published), then malformed product events.
     let stream = beauty::load(&warmstart::data::data_dir().join("beauty-5core"), None).unwrap();
-    let all_products: Vec<&ProductEvent> = stream
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Product(p) => Some(p),
-            _ => None,
-        })
-        .collect();
+    let all_products: Vec<&ProductEvent> =
+        stream.iter().filter_map(StreamEvent::as_product).collect();
     // New products are launched now; the replayed catalogue is years old and the stage skips it
     // (max_product_age_ms).
     let now = std::time::SystemTime::now()
@@ -403,7 +378,7 @@ async fn a_slow_model_pauses_the_input_and_a_reload_switches_versions_without_lo
     let topology = topics.write_topology_with(
         dir.path(),
         Some(&format!(
-            "reviews_model = \"{}\"\nbehavior_model = \"{}\"\nreviews_per_product = 1\nusers_per_product = 3\nmax_batch = 2\nqueue_capacity = 4\n[generation.gates]\ndiscriminator_samples = 64",
+            "behavior_source = \"gan\"\nreviews_model = \"{}\"\nbehavior_model = \"{}\"\nreviews_per_product = 1\nusers_per_product = 3\nmax_batch = 2\nqueue_capacity = 4\n[generation.gates]\ndiscriminator_samples = 64",
             models.join("reviews").display(),
             models.join("behavior").display()
         )),
@@ -520,7 +495,7 @@ async fn products_still_cold_get_top_up_rounds_until_real_interactions_arrive() 
     let topology = topics.write_topology_with(
         dir.path(),
         Some(&format!(
-            "reviews_per_product = 1\nusers_per_product = 2\nmax_wait_ms = 5\n[generation.gates]\ndiscriminator_samples = 64\n[generation.top_up]\nmin_real_interactions = 2\ninterval_ms = {interval_ms}\nmax_rounds = 2"
+            "behavior_source = \"gan\"\nreviews_per_product = 1\nusers_per_product = 2\nmax_wait_ms = 5\n[generation.gates]\ndiscriminator_samples = 64\n[generation.top_up]\nmin_real_interactions = 2\ninterval_ms = {interval_ms}\nmax_rounds = 2"
         )),
     );
     let addr = format!("127.0.0.1:{}", free_port());
@@ -759,7 +734,7 @@ async fn generate_with_kills(delivery: &str, seed: u64) -> (Committed, Vec<f64>)
     topics.create().await;
     let base = std::fs::read_to_string(topics.write_topology_with(
         dir.path(),
-        Some("reviews_per_product = 2\nusers_per_product = 3\nmax_batch = 8\nmax_wait_ms = 5\n[generation.gates]\ndiscriminator_samples = 64"),
+        Some("behavior_source = \"gan\"\nreviews_per_product = 2\nusers_per_product = 3\nmax_batch = 8\nmax_wait_ms = 5\n[generation.gates]\ndiscriminator_samples = 64"),
     ))
     .unwrap();
     let text = base

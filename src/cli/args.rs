@@ -56,7 +56,7 @@ pub enum Command {
         #[arg(long, default_value = "topologies/generation.toml")]
         topology: PathBuf,
         /// How many real interactions to replay.
-        #[arg(long, default_value_t = 5000)]
+        #[arg(long, default_value_t = 50_000)]
         events: usize,
         /// New products launched after the history (with a `[generation]` section).
         #[arg(long, default_value_t = 20)]
@@ -255,6 +255,10 @@ pub enum EvalCommand {
         /// Transfer generator: content neighbours whose shoppers are drawn from.
         #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().neighbours)]
         transfer_neighbours: usize,
+        /// Transfer generator: further neighbours while the nearest have fewer shoppers than
+        /// `--transfer-users`, up to this many.
+        #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().max_neighbours)]
+        transfer_max_neighbours: usize,
         /// Transfer generator: recent distinct shoppers kept per item.
         #[arg(long, default_value_t = crate::warmup::transfer::TransferConfig::default().recent)]
         transfer_recent: usize,

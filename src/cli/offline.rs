@@ -164,6 +164,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
             validation,
             transfer_users,
             transfer_neighbours,
+            transfer_max_neighbours,
             transfer_recent,
             transfer_idf,
             transfer_max_per_user,
@@ -182,6 +183,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
                 transfer: crate::warmup::transfer::TransferConfig {
                     users: transfer_users,
                     neighbours: transfer_neighbours,
+                    max_neighbours: transfer_max_neighbours,
                     recent: transfer_recent,
                     idf: transfer_idf,
                     max_per_user: transfer_max_per_user,

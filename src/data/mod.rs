@@ -23,6 +23,16 @@ pub enum StreamEvent {
     Product(ProductEvent),
 }
 
+impl StreamEvent {
+    /// The product, for `filter_map` over a stream.
+    pub fn as_product(&self) -> Option<&ProductEvent> {
+        match self {
+            StreamEvent::Product(p) => Some(p),
+            StreamEvent::Behavior(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {path}: {source}")]

@@ -14,6 +14,7 @@ use crate::kafka::mock::EmbeddedKafka;
 use crate::kafka::publish::{publish_all, Publish};
 use crate::observe::Metrics;
 use crate::pipeline::runner::{Pipeline, Summary};
+use crate::topology::generation::BehaviorSource;
 use crate::topology::Topology;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +41,50 @@ fn family_total(registry: &prometheus::Registry, name: &str) -> f64 {
         .flat_map(|f| f.get_metric().iter())
         .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
         .sum()
+}
+
+/// What "everything has gone through" means: every published record consumed by the pipeline
+/// and every output acknowledged; with generation, also the stage has handled every accepted
+/// product, the recommender has applied every enriched event and the transfer generator's shopper
+/// index has read both topics, steady for half a second (the stage's last records may still be on
+/// their way to the broker).
+struct Settled {
+    metrics: Metrics,
+    recommender: prometheus::Registry,
+    generation: bool,
+    shopper_index: bool,
+    enriched: String,
+    accepted: String,
+}
+
+impl Settled {
+    async fn wait(&self, published: u64, deadline: Instant) {
+        let m = &self.metrics;
+        while (m.total_records_in() < published || m.in_flight_now() > 0)
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut steady = 0;
+        while self.generation && steady < 10 && Instant::now() < deadline {
+            let (enriched, accepted) = (
+                m.records_out(&self.enriched).get(),
+                m.records_out(&self.accepted).get(),
+            );
+            let handled = family_total(&m.registry, "warmstart_generation_products_total") as u64;
+            let applied = family_total(
+                &self.recommender,
+                "warmstart_recommender_events_applied_total",
+            ) as u64;
+            let indexed =
+                family_total(&m.registry, "warmstart_generation_shopper_records_total") as u64;
+            let caught_up = handled >= accepted
+                && applied >= enriched
+                && (!self.shopper_index || indexed >= enriched + accepted);
+            steady = if caught_up { steady + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// Runs the demo with `topology` (its broker address is replaced by the embedded cluster's).
@@ -146,16 +191,20 @@ pub async fn run(
         cold_start::Launch::default()
     };
     let (new, shoppers) = (&launch.products, &launch.first_shoppers);
+    // The launches go out once the history has gone through, as in a running shop: a product
+    // launched while the shop's past is still being read would be generated for from part of it.
+    let mut launches: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::with_capacity(new.len());
     for p in new {
         titles.insert(p.item_id.clone(), p.title.clone());
-        prepared.push((
+        launches.push((
             product_topic.clone(),
             p.item_id.clone().into_bytes(),
             json.encode_to_vec(EventType::Product, p)?,
         ));
     }
-    let total = publish_all(
-        &common_config(&t.kafka),
+    let client = common_config(&t.kafka);
+    let history = publish_all(
+        &client,
         prepared.iter().map(|(topic, key, payload)| Publish {
             topic,
             key,
@@ -178,34 +227,38 @@ pub async fn run(
         side_tasks = Some((stage, rec));
     }
 
-    // Run until every input record is consumed and every output acknowledged; with generation,
-    // also until the stage has handled every accepted product and the recommender has applied
-    // every enriched event (steady for half a second: the stage's last records may still be on
-    // their way to the broker).
     let pipeline = Pipeline::new(topology.clone(), metrics.clone())?;
-    let watch = metrics.clone();
-    let (generation, rec_metrics) = (t.generation.is_some(), recommender.metrics.registry.clone());
-    let (enriched_topic, accepted_topic) = (
-        t.outputs.enriched.topic.clone(),
-        t.outputs.products.topic.clone(),
-    );
+    let settled = Settled {
+        metrics: metrics.clone(),
+        recommender: recommender.metrics.registry.clone(),
+        generation: t.generation.is_some(),
+        shopper_index: t
+            .generation
+            .as_ref()
+            .is_some_and(|g| g.behavior_source == BehaviorSource::Transfer),
+        enriched: t.outputs.enriched.topic.clone(),
+        accepted: t.outputs.products.topic.clone(),
+    };
     let done = async move {
         let deadline = Instant::now() + Duration::from_secs(300);
-        while (watch.total_records_in() < total as u64 || watch.in_flight_now() > 0)
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut steady = 0;
-        while generation && steady < 10 && Instant::now() < deadline {
-            let handled =
-                family_total(&watch.registry, "warmstart_generation_products_total") as u64;
-            let applied =
-                family_total(&rec_metrics, "warmstart_recommender_events_applied_total") as u64;
-            let caught_up = handled >= watch.records_out(&accepted_topic).get()
-                && applied >= watch.records_out(&enriched_topic).get();
-            steady = if caught_up { steady + 1 } else { 0 };
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        settled.wait(history as u64, deadline).await;
+        if !launches.is_empty() {
+            let n = tokio::task::spawn_blocking(move || {
+                publish_all(
+                    &client,
+                    launches.iter().map(|(topic, key, payload)| Publish {
+                        topic,
+                        key,
+                        payload,
+                    }),
+                )
+            })
+            .await
+            .expect("the publisher does not panic");
+            match n {
+                Ok(n) => settled.wait((history + n) as u64, deadline).await,
+                Err(e) => tracing::error!(error = %e, "the new products could not be published"),
+            }
         }
         // One commit interval more, so that the final offsets are committed on the way out too.
         tokio::time::sleep(Duration::from_millis(100)).await;

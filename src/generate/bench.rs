@@ -167,11 +167,13 @@ pub fn run(
             _ => DeviceChoice::Auto,
         },
         cpu_threads,
+        // What it measures is the models on a device; the transfer generator is a lookup.
+        behavior_source: crate::topology::generation::BehaviorSource::Gan,
         ..Default::default()
     };
     let products = new_products(n.max(1))?;
     eprintln!("loading the models and fitting the gates ...");
-    let engine = Engine::load(&config)?;
+    let engine = Engine::load(&config, None)?;
     let device = crate::torch::device_name(engine.device());
     let versions = engine.versions();
     let engine = Arc::new(Mutex::new(engine));

@@ -6,6 +6,10 @@
 //! `max_tries` rounds: rejections are counted by reason, and what is still missing after the last
 //! round is reported as a shortfall, never padded with rejected records.
 //!
+//! Behaviour comes from the configured source: the transfer generator (the default; it draws
+//! real shoppers of the product's content neighbours from the [`super::shoppers`] index the stage
+//! keeps current) or the behaviour GAN.
+//!
 //! Randomness: libtorch's generator and the CPU-side RNG are re-seeded per batch from the config
 //! seed and the batch number; that seed is recorded in every record's provenance, so a record can
 //! be traced to the batch and model version that wrote it.
@@ -14,10 +18,14 @@ use super::behavior::BehaviorModel;
 use super::config::GenerationConfig;
 use super::exposure::Exposure;
 use super::reviews::ReviewModel;
+use super::shoppers::Shared;
 use super::GenerateError;
+use crate::events::BehaviorKind;
 use crate::events::{ProductEvent, SyntheticBehavior, SyntheticReview};
 use crate::recommend::features::{hashed, named_features, Sparse};
+use crate::recommend::splitmix::SplitMix64;
 use crate::text::generator::Condition;
+use crate::topology::generation::BehaviorSource;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::BTreeMap;
@@ -53,15 +61,44 @@ pub trait Model {
     fn device(&self) -> Device;
 }
 
+/// Where synthetic shoppers come from.
+enum Source {
+    Gan {
+        model: Box<BehaviorModel>,
+        /// Reset by a reload (a new engine): at worst a user takes `user_max_new_items` more
+        /// products in the window of the reload.
+        exposure: Exposure,
+    },
+    /// The index outlives the engine: a reload keeps the shoppers it has read.
+    Transfer { shoppers: Shared, version: String },
+}
+
 pub struct Engine {
     config: GenerationConfig,
     reviews: ReviewModel,
-    behavior: BehaviorModel,
-    /// Reset by a reload (a new engine): at worst a user takes `user_max_new_items` more
-    /// products in the window of the reload.
-    exposure: Exposure,
+    behavior: Source,
     device: Device,
     batches: u64,
+}
+
+/// The transfer generator's model name, and a version that names its settings (provenance: the
+/// records of two configurations are told apart).
+pub const TRANSFER_MODEL: &str = "transfer";
+
+pub fn transfer_version(config: &GenerationConfig) -> String {
+    let t = &config.transfer;
+    format!(
+        "transfer-n{}-r{}-u{}{}{}",
+        t.neighbours,
+        t.recent,
+        t.users,
+        if t.idf { "-idf" } else { "" },
+        if t.max_per_user > 0 {
+            format!("-cap{}per{}ms", t.max_per_user, t.window_ms)
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The device the config asks for; `cuda` without a GPU is an error rather than a silent CPU.
@@ -76,7 +113,12 @@ pub fn choose_device(config: &GenerationConfig) -> Result<Device, GenerateError>
 }
 
 impl Engine {
-    pub fn load(config: &GenerationConfig) -> Result<Self, GenerateError> {
+    /// Loads the models; `shoppers` is the stage's index, which the transfer source (the
+    /// default) needs and the GAN ignores.
+    pub fn load(
+        config: &GenerationConfig,
+        shoppers: Option<Shared>,
+    ) -> Result<Self, GenerateError> {
         let device = choose_device(config)?;
         if device == Device::Cpu {
             tch::set_num_threads(config.cpu_threads);
@@ -84,17 +126,29 @@ impl Engine {
         let reviews = ReviewModel::load(&config.reviews_dir(), config, device)?;
         // The declaration operators need when a product gets no review (`out_of_domain`).
         tracing::info!(model = %reviews.version, domain = ?reviews.domain(), "review model's domain");
-        let behavior = BehaviorModel::load(&config.behavior_dir(), device)?;
-        let exposure = Exposure::new(
-            behavior.users(),
-            config.user_max_new_items,
-            config.user_window_ms,
-        );
+        let behavior = match (config.behavior_source, shoppers) {
+            (BehaviorSource::Gan, _) => {
+                let model = BehaviorModel::load(&config.behavior_dir(), device)?;
+                let exposure = Exposure::new(
+                    model.users(),
+                    config.user_max_new_items,
+                    config.user_window_ms,
+                );
+                Source::Gan {
+                    model: Box::new(model),
+                    exposure,
+                }
+            }
+            (BehaviorSource::Transfer, Some(shoppers)) => Source::Transfer {
+                shoppers,
+                version: transfer_version(config),
+            },
+            (BehaviorSource::Transfer, None) => return Err(GenerateError::NoShopperIndex),
+        };
         Ok(Engine {
             config: config.clone(),
             reviews,
             behavior,
-            exposure,
             device,
             batches: 0,
         })
@@ -167,6 +221,43 @@ impl Engine {
         }
     }
 
+    /// Transfer: each product's users are real recent shoppers of its content neighbours, one
+    /// view each at the product's time (what `eval stream` measured). A product whose neighbours
+    /// have no shoppers yet gets none, counted as skipped.
+    fn transfer_for(&self, products: &[ProductEvent], seed: i64, out: &mut [Generated]) {
+        let Source::Transfer { shoppers, version } = &self.behavior else {
+            return;
+        };
+        let mut rng = SplitMix64::new(seed as u64);
+        let mut index = shoppers.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, p) in products.iter().enumerate() {
+            // The index may not have read this product from its topic yet.
+            index.product(p);
+            let users = index.shoppers_for(p, &mut rng);
+            if users.is_empty() {
+                *out[k]
+                    .skipped
+                    .entry(("behavior", "no_neighbour_shoppers"))
+                    .or_default() += 1;
+                continue;
+            }
+            for (n, user_id) in users.into_iter().enumerate() {
+                out[k].behavior.push(SyntheticBehavior {
+                    event_id: format!("{}-{version}-u{n}-view", p.item_id),
+                    user_id,
+                    item_id: p.item_id.clone(),
+                    kind: BehaviorKind::View,
+                    ts: p.ts,
+                    synthetic: true,
+                    model_name: TRANSFER_MODEL.into(),
+                    model_version: version.clone(),
+                    seed,
+                    scores: BTreeMap::from([("draw_order".into(), n as f64)]),
+                });
+            }
+        }
+    }
+
     fn behavior_for(
         &mut self,
         products: &[ProductEvent],
@@ -174,6 +265,9 @@ impl Engine {
         rng: &mut StdRng,
         out: &mut [Generated],
     ) {
+        let Source::Gan { model, exposure } = &mut self.behavior else {
+            return;
+        };
         let features: Vec<Sparse> = products
             .iter()
             .map(|p| hashed(&named_features(p)))
@@ -185,10 +279,10 @@ impl Engine {
             }
             let f: Vec<&Sparse> = todo.iter().map(|&k| &features[k]).collect();
             let starts: Vec<i64> = todo.iter().map(|&k| products[k].ts).collect();
-            let draws = self.behavior.draw(
+            let draws = model.draw(
                 &f,
                 &starts,
-                &mut self.exposure,
+                exposure,
                 self.config.users_per_product,
                 self.config.user_pool,
                 self.config.user_temperature,
@@ -211,7 +305,7 @@ impl Engine {
                             event_id: format!(
                                 "{}-{}-u{n}-{}",
                                 p.item_id,
-                                self.behavior.version,
+                                model.version,
                                 kind.as_str()
                             ),
                             user_id: u.user_id.clone(),
@@ -219,8 +313,8 @@ impl Engine {
                             kind: *kind,
                             ts: *ts,
                             synthetic: true,
-                            model_name: self.behavior.name.clone(),
-                            model_version: self.behavior.version.clone(),
+                            model_name: model.name.clone(),
+                            model_version: model.version.clone(),
                             seed,
                             scores: BTreeMap::from([
                                 ("discriminator_p_real".into(), d.plausibility),
@@ -249,8 +343,12 @@ impl Model for Engine {
         if self.config.reviews_per_product > 0 {
             self.reviews_for(products, seed, &mut rng, &mut out);
         }
+        // 0 switches synthetic behaviour off, whichever the source.
         if self.config.users_per_product > 0 {
-            self.behavior_for(products, seed, &mut rng, &mut out);
+            match self.behavior {
+                Source::Transfer { .. } => self.transfer_for(products, seed, &mut out),
+                Source::Gan { .. } => self.behavior_for(products, seed, &mut rng, &mut out),
+            }
         }
         out
     }
@@ -258,7 +356,10 @@ impl Model for Engine {
     fn versions(&self) -> Versions {
         Versions {
             reviews: self.reviews.version.clone(),
-            behavior: self.behavior.version.clone(),
+            behavior: match &self.behavior {
+                Source::Gan { model, .. } => model.version.clone(),
+                Source::Transfer { version, .. } => version.clone(),
+            },
         }
     }
 

@@ -4,6 +4,8 @@
 use super::engine::{Engine, Model};
 use super::metrics::GenerationMetrics;
 use super::service::{self, Reloader, Summary};
+use super::shoppers::Shared;
+use super::transfer::Transfer;
 use super::worker::Loader;
 use super::{GenerateError, GenerationConfig};
 use crate::observe::Metrics;
@@ -11,9 +13,18 @@ use crate::topology::Topology;
 use std::future::Future;
 
 /// Loads the configured checkpoints; the worker calls it at start and at every reload, so a
-/// reload picks up whatever the folders hold then.
-pub fn engine_loader(config: GenerationConfig) -> Loader {
-    Box::new(move || Ok(Box::new(Engine::load(&config)?) as Box<dyn Model>))
+/// reload picks up whatever the folders hold then. `shoppers` survives reloads.
+pub fn engine_loader(config: GenerationConfig, shoppers: Option<Shared>) -> Loader {
+    Box::new(move || Ok(Box::new(Engine::load(&config, shoppers.clone())?) as Box<dyn Model>))
+}
+
+/// The transfer generator's shopper index, when the config draws from it.
+pub fn shopper_index(config: &GenerationConfig) -> Option<Shared> {
+    (config.behavior_source == crate::topology::generation::BehaviorSource::Transfer).then(|| {
+        std::sync::Arc::new(std::sync::Mutex::new(Transfer::new(
+            config.transfer.clone(),
+        )))
+    })
 }
 
 /// Spawns the stage of `topology` (which must have a `[generation]` section) on the runtime.
@@ -34,12 +45,15 @@ pub fn spawn(
         .ok_or(GenerateError::NotConfigured)?;
     let gm = GenerationMetrics::new(&metrics.registry);
     let (reloader, reloads) = Reloader::new();
+    // One index: the stage feeds it, every engine the loader builds draws from it.
+    let shoppers = shopper_index(&config);
     let task = tokio::spawn(async move {
         service::run(
             &topology,
             metrics,
             gm,
-            engine_loader(config),
+            engine_loader(config, shoppers.clone()),
+            shoppers,
             reloads,
             shutdown,
         )

@@ -21,6 +21,10 @@ pub struct GenerationMetrics {
     reloads: IntCounterVec,
     cold_products: IntGauge,
     cold_events: IntCounterVec,
+    shopper_records: IntCounterVec,
+    shopper_users: IntGauge,
+    shopper_items: IntGauge,
+    shoppers_restored: IntGauge,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -130,6 +134,23 @@ impl GenerationMetrics {
                 "Top-up bookkeeping: rounds submitted, products leaving the catalogue (warmed, exhausted, evicted), enriched records that did not decode.",
                 &["event"],
             ),
+            shopper_records: counter(
+                "generation_shopper_records_total",
+                "Records the transfer generator's shopper index read, by kind (interaction, synthetic: skipped, product, undecodable).",
+                &["kind"],
+            ),
+            shopper_users: gauge(
+                "generation_shopper_users",
+                "Users the transfer generator can draw from.",
+            ),
+            shopper_items: gauge(
+                "generation_shopper_items",
+                "Items the transfer generator's shopper index knows (content or shoppers).",
+            ),
+            shoppers_restored: gauge(
+                "generation_shoppers_restored",
+                "1 once the shopper index has read the topics up to where they ended at start (or gave up waiting); new products wait for it.",
+            ),
         }
     }
 
@@ -184,6 +205,17 @@ impl GenerationMetrics {
         self.reloads
             .with_label_values(&[if ok { "ok" } else { "error" }])
             .inc();
+    }
+
+    pub fn shopper_record(&self, kind: &str) {
+        self.shopper_records.with_label_values(&[kind]).inc();
+    }
+    pub fn shoppers(&self, users: usize, items: usize) {
+        self.shopper_users.set(users as i64);
+        self.shopper_items.set(items as i64);
+    }
+    pub fn shoppers_restored(&self) {
+        self.shoppers_restored.set(1);
     }
 
     pub fn cold_undecodable(&self) {

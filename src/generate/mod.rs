@@ -6,6 +6,8 @@
 //!   dynamic micro-batches;
 //! - [`engine`]: what a batch becomes: [`reviews`] and [`behavior`] sample in one pass per model,
 //!   [`gates`] drop what leaks, repeats or fails the judges, rejected records are sampled again;
+//! - [`transfer`]: the default behaviour source, real recent shoppers of a new product's content
+//!   neighbours, drawn from the index [`shoppers`] keeps current from the stage's topics;
 //! - [`cold`]: products still cold after their first round, generated for again;
 //! - [`config`]: the `[generation]` section of a topology (defined in `topology`); [`metrics`]:
 //!   what it reports.
@@ -25,6 +27,8 @@ pub mod metrics;
 pub mod reload;
 pub mod reviews;
 pub mod service;
+pub mod shoppers;
+pub mod transfer;
 pub mod worker;
 
 pub use crate::topology::generation as config;
@@ -50,6 +54,8 @@ pub enum GenerateError {
     NoCuda,
     #[error("the topology has no [generation] section, or no outputs.synthetic_reviews / outputs.synthetic_behavior")]
     NotConfigured,
+    #[error("generation.behavior_source is `transfer` but the engine was loaded without the stage's shopper index")]
+    NoShopperIndex,
     #[error("inference thread: {0}")]
     Thread(String),
     #[error("Kafka client: {0}")]

@@ -26,6 +26,10 @@
 //! record whose partition was revoked while it was being generated is dropped when it finishes:
 //! the partition's next owner consumes it again.
 
+//! With the transfer generator (`behavior_source = "transfer"`, the default) the stage first
+//! restores the shoppers it draws from, reading the enriched and accepted-products topics before
+//! it takes a product, and follows them while it runs ([`super::shoppers`]).
+//!
 //! The Kafka side (clients, commits, transactions, dead letters, drain) is the delivery
 //! [`Runtime`]; this module is the stage's loop on top of it, and [`super::emitter`] what it
 //! writes.
@@ -36,6 +40,7 @@ use super::engine::Generated;
 use super::in_order::InOrder;
 use super::metrics::GenerationMetrics;
 use super::reload::Reply;
+use super::shoppers::Shared;
 use super::worker::{self, BatchConfig, Handle, Job, Loader};
 use super::{GenerateError, GenerationConfig};
 use crate::codec::Codec;
@@ -183,6 +188,7 @@ pub async fn run(
     metrics: Metrics,
     gm: GenerationMetrics,
     loader: Loader,
+    shoppers: Option<Shared>,
     mut reloads: mpsc::Receiver<Reply>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, GenerateError> {
@@ -197,6 +203,15 @@ pub async fn run(
     let input = o.products.topic.clone();
     let cold = config.top_up.clone().map(ColdCatalogue::new);
     let (handle, mut done_rx) = start_inference(config, loader, &gm).await?;
+    // Before the stage's consumer starts, so that no product is drawn for from a half-read
+    // history; stopped after the drain, so that products still queued draw from a live index.
+    let (stop_index, index_stopped) = crate::shutdown::channel();
+    let index_task = match shoppers {
+        Some(index) => {
+            Some(super::shoppers::start(topology, index, gm.clone(), index_stopped.wait()).await?)
+        }
+        None => None,
+    };
 
     let mut kafka = topology.kafka.clone();
     kafka.group_id = config.group_id.clone();
@@ -294,6 +309,10 @@ pub async fn run(
     }
     let summary = stage.emitter.summary.clone();
     let delivered = rt.close(result);
+    stop_index.fire();
+    if let Some(task) = index_task {
+        let _ = task.await;
+    }
     tracing::info!(?summary, "generation stage stopped");
     delivered.map(|()| summary)
 }

@@ -22,19 +22,19 @@
 
 pub mod gan;
 mod report;
-pub mod transfer;
+pub use crate::generate::transfer;
 
 pub use report::{plot, render};
 
 use crate::data::Catalog;
 use crate::events::{BehaviorKind, EnrichedEvent, Origin, ProductEvent};
+use crate::generate::transfer::{Transfer, TransferConfig};
 use crate::recommend::online::{Online, OnlineConfig};
 use crate::recommend::splitmix::SplitMix64;
 use crate::topology::Weights;
 use gan::{GanError, GanGenerator};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use transfer::{Transfer, TransferConfig};
 
 pub const K: usize = 20;
 

@@ -603,3 +603,26 @@ pub fn produce_slowly(
         p.flush(Duration::from_secs(300)).unwrap();
     })
 }
+
+/// Publishes `(topic, key, payload)` records and waits until the broker has them all.
+pub fn publish(records: &[(String, Vec<u8>, Vec<u8>)]) {
+    warmstart::kafka::publish::publish_all(
+        &client(),
+        records
+            .iter()
+            .map(|(topic, key, payload)| warmstart::kafka::publish::Publish {
+                topic,
+                key,
+                payload,
+            }),
+    )
+    .unwrap();
+}
+
+/// Every record of `topic`, parsed as JSON.
+pub fn parse<T: serde::de::DeserializeOwned>(topic: &str) -> Vec<T> {
+    read_all(topic)
+        .iter()
+        .map(|r| serde_json::from_slice(&r.payload).unwrap())
+        .collect()
+}

@@ -1,53 +1,22 @@
 //! The transfer generator: synthetic first shoppers for a new product, drawn from the real,
 //! recent shoppers of its nearest content neighbours. It is the nearest-neighbour form of what
-//! the behaviour GAN should learn (content mapped to who buys), with no training, and the
-//! baseline any learned generator has to beat on the stream metric.
+//! the behaviour GAN should learn (content mapped to who buys), with no training. It beat the GAN
+//! on the stream evaluation (`eval stream`), so it is the generation stage's default source.
 //!
-//! It learns from the stream as the services do: every real interaction adds its user to the
-//! item's recent shoppers (the last [`TransferConfig::recent`] distinct ones), every product
-//! adds its content to an inverted index. A new product's neighbours are the items with the
-//! highest cosine of hashed content features that have shoppers.
+//! It learns from the stream: every real interaction adds its user to the item's recent shoppers
+//! (the last [`TransferConfig::recent`] distinct ones), every product adds its content to an
+//! inverted index. A new product's neighbours are the items with the highest cosine of hashed
+//! content features that have shoppers. The stream evaluation feeds it in process; the stage
+//! feeds it from its topics ([`super::shoppers`]).
 
+use super::exposure::Exposure;
 use crate::events::ProductEvent;
-use crate::generate::exposure::Exposure;
 use crate::recommend::features::{hashed, named_features, Sparse};
 use crate::recommend::splitmix::SplitMix64;
 use rand::Rng;
 use std::collections::{HashMap, VecDeque};
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TransferConfig {
-    /// Content neighbours whose shoppers are drawn from.
-    pub neighbours: usize,
-    /// Recent distinct shoppers kept per item.
-    pub recent: usize,
-    /// Synthetic shoppers per new product.
-    pub users: usize,
-    /// Weigh shared content features by their inverse document frequency (squared, as in a
-    /// TF-IDF cosine) when choosing neighbours, so that a shared brand counts for more than the
-    /// shared top category every product has.
-    pub idf: bool,
-    /// A user is drawn for at most this many new products per `window_ms` of event time (the
-    /// generation stage's exposure cap; 0: no cap). Heavy shoppers are among the recent shoppers
-    /// of most neighbourhoods; uncapped, they are drawn for a new product every day.
-    pub max_per_user: u32,
-    pub window_ms: u64,
-}
-
-impl Default for TransferConfig {
-    fn default() -> Self {
-        TransferConfig {
-            neighbours: 5,
-            recent: 50,
-            // Chosen on the validation period (`eval stream --validation`): 10, 40, 80 and 160
-            // users gave 1.08x, 1.20x, 1.26x and 1.26x no synthesis there.
-            users: 80,
-            idf: false,
-            max_per_user: 0,
-            window_ms: 3_600_000,
-        }
-    }
-}
+pub use crate::topology::generation::TransferConfig;
 
 pub struct Transfer {
     config: TransferConfig,
@@ -71,6 +40,15 @@ impl Transfer {
             user_index: HashMap::new(),
             exposure: Exposure::new(0, config.max_per_user, config.window_ms),
         }
+    }
+
+    /// Users it has seen, and items (with content or shoppers).
+    pub fn users(&self) -> usize {
+        self.user_index.len()
+    }
+
+    pub fn items(&self) -> usize {
+        self.vectors.len()
     }
 
     fn item(&mut self, id: &str) -> u32 {
@@ -115,14 +93,8 @@ impl Transfer {
         }
     }
 
-    /// Up to `users` distinct synthetic shoppers for the new product `p` (whose content must
-    /// have been added), drawn without replacement with probability proportional to the summed
-    /// cosine of the neighbours they shopped, most recent shoppers first among equals; users at
-    /// their exposure cap are passed over.
-    pub fn shoppers_for(&mut self, p: &ProductEvent, rng: &mut SplitMix64) -> Vec<String> {
-        let Some(&me) = self.index.get(&p.item_id) else {
-            return Vec::new();
-        };
+    /// The items with shoppers, most similar first, with their similarity to `me`.
+    fn nearest(&self, me: u32) -> Vec<(u32, f32)> {
         let mut acc: HashMap<u32, f32> = HashMap::new();
         for &(b, w) in &self.vectors[me as usize] {
             let postings = self.postings.get(&b).map_or(&[][..], |v| v);
@@ -140,13 +112,44 @@ impl Transfer {
         }
         let mut near: Vec<(u32, f32)> = acc.into_iter().collect();
         near.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        near.truncate(self.config.neighbours);
+        near
+    }
+
+    /// The `n` nearest items with shoppers of the item `id` (whose content must have been added),
+    /// most similar first.
+    pub fn neighbours(&self, id: &str, n: usize) -> Vec<String> {
+        let Some(&me) = self.index.get(id) else {
+            return Vec::new();
+        };
+        let names: HashMap<u32, &str> = self.index.iter().map(|(k, &v)| (v, k.as_str())).collect();
+        self.nearest(me)
+            .into_iter()
+            .take(n)
+            .map(|(j, _)| names[&j].to_owned())
+            .collect()
+    }
+
+    /// Up to `users` distinct synthetic shoppers for the new product `p` (whose content must
+    /// have been added), drawn without replacement with probability proportional to the summed
+    /// cosine of the neighbours they shopped, most recent shoppers first among equals; users at
+    /// their exposure cap are passed over.
+    pub fn shoppers_for(&mut self, p: &ProductEvent, rng: &mut SplitMix64) -> Vec<String> {
+        let Some(&me) = self.index.get(&p.item_id) else {
+            return Vec::new();
+        };
+        let near = self.nearest(me);
         let mut weight: Vec<(String, f32)> = Vec::new();
         let mut at: HashMap<&str, usize> = HashMap::new();
         let capped = self.config.max_per_user > 0;
         let (exposure, index) = (&self.exposure, &self.user_index);
         let allowed = |u: &str| !capped || index.get(u).is_none_or(|&i| exposure.allows(i, p.ts));
-        for &(j, cos) in &near {
+        // The nearest `neighbours`, then further ones while they have fewer than `users` distinct
+        // shoppers between them, up to `max_neighbours`.
+        let widest = self.config.max_neighbours.max(self.config.neighbours);
+        for (n, &(j, cos)) in near.iter().enumerate() {
+            if n >= widest || (n >= self.config.neighbours && weight.len() >= self.config.users) {
+                break;
+            }
             for u in self.shoppers[j as usize].iter().rev() {
                 if !allowed(u) {
                     continue;
@@ -202,6 +205,8 @@ mod tests {
             idf: false,
             max_per_user: 0,
             window_ms: 1,
+            max_neighbours: 1,
+            ..TransferConfig::default()
         });
         t.product(&product("rose", "rose face oil"));
         t.product(&product("drill", "cordless power drill"));

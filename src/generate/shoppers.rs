@@ -1,0 +1,212 @@
+//! The shoppers the transfer generator draws from, kept current from the stage's topics.
+//!
+//! Why a consumer of its own: the stage's group consumer owns a share of the partitions, but a
+//! new product's content neighbours may have been bought by anyone. So every instance reads
+//! every partition of `outputs.enriched` (real interactions; the stage's own synthetic ones are
+//! left out, or it would learn from what it wrote) and of `outputs.products` (content), by
+//! assignment, committing nothing.
+//!
+//! Why a restore: the index lives in memory, so each start rebuilds it from the beginning of the
+//! topics (their retention bounds how far back that is, `transfer.recent` how much it keeps per
+//! item). [`start`] returns only once it has read up to where the topics ended at that moment,
+//! or after `transfer.restore_timeout_ms`: a restarted stage then draws from the same shoppers it
+//! drew from before, instead of from whoever came in the last seconds. Afterwards a task follows
+//! the topics until shutdown.
+
+use super::metrics::GenerationMetrics;
+use super::transfer::Transfer;
+use super::GenerateError;
+use crate::codec::Codec;
+use crate::events::{EnrichedEvent, EventType, Origin, ProductEvent};
+use crate::topology::Topology;
+use futures::FutureExt;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The index, shared by the task that feeds it and the inference thread that draws from it.
+pub type Shared = Arc<Mutex<Transfer>>;
+
+/// Messages applied under one lock at most, so that a draw never waits long behind a backlog.
+const MAX_BATCH: usize = 512;
+
+struct Feed {
+    consumer: StreamConsumer,
+    enriched: String,
+    enriched_codec: Codec,
+    products_codec: Codec,
+    index: Shared,
+    gm: GenerationMetrics,
+}
+
+/// Starts following the topics into `index`: returns after the restore, leaving a task that
+/// follows them until `shutdown`.
+pub async fn start(
+    topology: &Topology,
+    index: Shared,
+    gm: GenerationMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<()>, GenerateError> {
+    let config = topology
+        .generation
+        .as_ref()
+        .ok_or(GenerateError::NotConfigured)?;
+    let o = &topology.outputs;
+    let registry = Arc::new(topology.schema_registry()?);
+    let mut kafka = topology.kafka.clone();
+    // Never used for commits or a subscription; librdkafka wants one for a consumer anyway.
+    kafka.group_id = format!("{}-shoppers", config.group_id);
+    let topics = [o.enriched.topic.clone(), o.products.topic.clone()];
+    let client = crate::kafka::consumer_config(&kafka);
+    // Metadata and watermarks are blocking calls.
+    let (consumer, ends) = tokio::task::spawn_blocking(move || {
+        let consumer: StreamConsumer = client.create()?;
+        let mut tpl = TopicPartitionList::new();
+        let mut ends = HashMap::new();
+        for topic in &topics {
+            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+            for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+                let (low, high) =
+                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+                if high > low {
+                    ends.insert((topic.clone(), p.id()), high);
+                }
+            }
+        }
+        consumer.assign(&tpl)?;
+        Ok::<_, rdkafka::error::KafkaError>((consumer, ends))
+    })
+    .await
+    .map_err(|e| GenerateError::Thread(e.to_string()))??;
+    let feed = Feed {
+        consumer,
+        enriched: o.enriched.topic.clone(),
+        enriched_codec: Codec::new(o.enriched.format, registry.clone()),
+        products_codec: Codec::new(o.products.format, registry),
+        index,
+        gm,
+    };
+    feed.restore(
+        ends,
+        Duration::from_millis(config.transfer.restore_timeout_ms),
+    )
+    .await;
+    Ok(tokio::spawn(feed.follow(shutdown)))
+}
+
+impl Feed {
+    /// Reads until every partition's position reaches the end it had at start.
+    async fn restore(&self, mut ends: HashMap<(String, i32), i64>, timeout: Duration) {
+        let started = Instant::now();
+        let total: i64 = ends.values().sum();
+        let mut check = tokio::time::interval(Duration::from_millis(200));
+        while !ends.is_empty() && started.elapsed() < timeout {
+            tokio::select! {
+                m = self.consumer.recv() => self.apply_batch(m),
+                _ = check.tick() => {
+                    // The position, not the last offset seen: it also moves past the
+                    // transaction markers of an exactly-once producer, which are never delivered.
+                    if let Ok(at) = self.consumer.position() {
+                        ends.retain(|(t, p), end| {
+                            at.find_partition(t, *p)
+                                .and_then(|e| e.offset().to_raw())
+                                .is_none_or(|pos| pos < *end)
+                        });
+                    }
+                }
+            }
+        }
+        let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        self.gm.shoppers(index.users(), index.items());
+        if ends.is_empty() {
+            tracing::info!(
+                records = total,
+                users = index.users(),
+                items = index.items(),
+                seconds = started.elapsed().as_secs_f64(),
+                "transfer generator's shoppers restored from the topics"
+            );
+        } else {
+            tracing::warn!(partitions_behind = ends.len(), users = index.users(), items = index.items(), "transfer generator's shoppers not fully restored within generation.transfer.restore_timeout_ms; going on, the rest is read as it comes");
+        }
+        self.gm.shoppers_restored();
+    }
+
+    async fn follow(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                m = self.consumer.recv() => self.apply_batch(m),
+                _ = gauges.tick() => {
+                    let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+                    self.gm.shoppers(index.users(), index.items());
+                }
+            }
+        }
+    }
+
+    /// Applies `first` and whatever else is ready, up to [`MAX_BATCH`], under one lock.
+    fn apply_batch(&self, first: rdkafka::error::KafkaResult<BorrowedMessage<'_>>) {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(m) = next.take() {
+            match m {
+                Ok(m) => self.apply(&mut index, &m),
+                Err(e) => tracing::warn!(error = %e, "shopper index: consume error"),
+            }
+            n += 1;
+            if n < MAX_BATCH {
+                next = self.consumer.recv().now_or_never();
+            }
+        }
+    }
+
+    fn apply(&self, index: &mut Transfer, m: &BorrowedMessage<'_>) {
+        let payload = m.payload().unwrap_or_default();
+        if m.topic() == self.enriched {
+            match self
+                .enriched_codec
+                .decode::<EnrichedEvent>(EventType::Enriched, payload)
+            {
+                Ok(e) if e.origin == Origin::Real => {
+                    index.interaction(&e.user_id, &e.item_id);
+                    self.gm.shopper_record("interaction");
+                }
+                Ok(_) => self.gm.shopper_record("synthetic"),
+                Err(r) => self.undecodable(m, &r.message),
+            }
+        } else {
+            match self
+                .products_codec
+                .decode::<ProductEvent>(EventType::Product, payload)
+            {
+                Ok(p) => {
+                    index.product(&p);
+                    self.gm.shopper_record("product");
+                }
+                Err(r) => self.undecodable(m, &r.message),
+            }
+        }
+    }
+
+    /// The pipeline wrote these topics; a record that does not read back is a bug to see in the
+    /// log and the metrics, not a reason to stop generating.
+    fn undecodable(&self, m: &BorrowedMessage<'_>, reason: &str) {
+        tracing::warn!(
+            topic = m.topic(),
+            partition = m.partition(),
+            offset = m.offset(),
+            reason,
+            "shopper index: record does not decode; skipped"
+        );
+        self.gm.shopper_record("undecodable");
+    }
+}
