@@ -235,11 +235,24 @@ fn the_demo_measures_new_products_against_their_real_first_shoppers() {
         "the circular figure is gone: {stdout}"
     );
     assert!(stdout.contains("    brand "), "real brand names: {stdout}");
-    // Beauty products are out of the shipped (clothing) review model's domain: no text for them.
+    // Beauty products get beauty text, from the beauty review model, never the clothing one's.
+    let beauty = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reviews-beauty/card.json"),
+    )
+    .unwrap();
+    let card: serde_json::Value = serde_json::from_str(&beauty).unwrap();
+    let version = card["version"].as_str().unwrap();
+    let reviews: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("synthetic review ("))
+        .collect();
+    assert!(!reviews.is_empty(), "{stdout}");
     assert!(
-        stdout.contains(
-            "no synthetic review: the product is out of every loaded review model's domain"
-        ) && !stdout.contains("synthetic review ("),
+        reviews.iter().all(|l| l.contains(version)),
+        "every review from the beauty model {version}: {reviews:?}"
+    );
+    assert!(
+        stdout.contains("; 0 reviews not written because the product is out of every loaded review model's domain"),
         "{stdout}"
     );
 }

@@ -13,6 +13,7 @@ use warmstart::events::{
     BehaviorKind, DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent, SyntheticBehavior,
     SyntheticReview,
 };
+use warmstart::text::corpus::ReviewCorpus;
 use warmstart::text::metrics::{words, RunIndex};
 
 fn card_version(dir: &str) -> (String, String) {
@@ -27,9 +28,9 @@ fn card_version(dir: &str) -> (String, String) {
     )
 }
 
-/// Every 8-word run of the review generator's training corpus (the clothing training split).
-fn training_runs() -> RunIndex {
-    let corpus = clothing::load(&warmstart::data::data_dir().join("clothing-reviews")).unwrap();
+/// Every 8-word run of a review generator's training corpus (its training split).
+fn training_runs(corpus: ReviewCorpus) -> RunIndex {
+    let corpus = corpus.load().unwrap();
     let [train, _, _] = warmstart::text::train_reviews::splits(&corpus);
     let texts: Vec<Vec<String>> = train.iter().map(|r| words(&r.text)).collect();
     RunIndex::new(&texts, 8)
@@ -106,16 +107,22 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let new: Vec<ProductEvent> = all_products[all_products.len() - 50..]
+    let new: Vec<ProductEvent> = all_products[all_products.len() - 40..]
         .iter()
         .map(|p| ProductEvent {
             ts: now,
             ..(*p).clone()
         })
         .collect();
-    // And 10 products of the review model's own domain.
-    let dressed = clothing_products(10, now);
-    let clothing_ids: HashSet<&str> = dressed.iter().map(|p| p.item_id.as_str()).collect();
+    let beauty_ids: HashSet<&str> = new.iter().map(|p| p.item_id.as_str()).collect();
+    // And 10 products of the clothing model's domain, and 10 of no loaded model's.
+    let mut dressed = clothing_products(10, now);
+    let clothing_ids: HashSet<String> = dressed.iter().map(|p| p.item_id.clone()).collect();
+    dressed.extend((0..10).map(|i| ProductEvent {
+        ts: now,
+        category: vec!["Gift Cards".into()],
+        ..ProductEvent::titled(&format!("gift-card-{i}"), "Amazon.com eGift Card")
+    }));
     let new_ids: HashSet<&str> = new
         .iter()
         .chain(&dressed)
@@ -198,31 +205,38 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
         Duration::from_secs(120)
     ));
 
-    // Synthetic reviews: only for the products of the model's domain; flagged, with provenance,
-    // through the gates, no training text.
+    // Synthetic reviews: each product gets text of its own domain (beauty text for Beauty,
+    // clothing text for clothing) or none; flagged, with provenance, through the gates, no
+    // training text of the model that wrote it.
     assert_eq!(
         metric(
             &pipeline_addr,
             "warmstart_generation_skipped_total{kind=\"review\",reason=\"out_of_domain\"}"
         ),
-        50.0 * 3.0,
-        "the 50 Beauty products get no clothing text (3 reviews each skipped)"
+        10.0 * 3.0,
+        "the 10 gift cards are in no loaded model's domain (3 reviews each skipped)"
     );
-    let (review_model, review_version) = card_version("models/reviews");
+    let clothing_model = card_version("models/reviews");
+    let beauty_model = card_version("models/reviews-beauty");
     let reviews: Vec<SyntheticReview> = parse(&topics.synthetic_reviews);
-    let runs = training_runs();
+    let (clothing_runs, beauty_runs) = (
+        training_runs(ReviewCorpus::Clothing),
+        training_runs(ReviewCorpus::Beauty),
+    );
     let mut per_item: HashMap<&str, usize> = HashMap::new();
     for r in &reviews {
-        assert!(
-            clothing_ids.contains(r.item_id.as_str()),
-            "review for an item outside the model's domain {}",
-            r.item_id
-        );
+        let (model, runs) = if clothing_ids.contains(&r.item_id) {
+            (&clothing_model, &clothing_runs)
+        } else if beauty_ids.contains(r.item_id.as_str()) {
+            (&beauty_model, &beauty_runs)
+        } else {
+            panic!(
+                "review for an item outside every model's domain {}",
+                r.item_id
+            )
+        };
         assert!(r.synthetic);
-        assert_eq!(
-            (&r.model_name, &r.model_version),
-            (&review_model, &review_version)
-        );
+        assert_eq!((&r.model_name, &r.model_version), (&model.0, &model.1));
         assert!((1..=5).contains(&r.rating));
         let p = r.scores["discriminator_p_synthetic"];
         assert!((0.0..=0.98).contains(&p), "discriminator gate: {p}");
@@ -242,8 +256,8 @@ async fn new_products_get_gated_synthetic_data_with_provenance_and_become_recomm
     }
     assert_eq!(
         per_item.len(),
-        10,
-        "every new product of the model's domain has synthetic reviews"
+        50,
+        "every new product of a model's domain has synthetic reviews"
     );
     assert!(per_item.values().all(|&n| n <= 3));
     let texts: HashSet<&str> = reviews.iter().map(|r| r.text.as_str()).collect();

@@ -171,7 +171,8 @@ pub enum TrainCommand {
     Reviews {
         #[arg(long, default_value = "models/reviews")]
         out: PathBuf,
-        /// `clothing` (the main corpus) or `instruments` (Musical Instruments 5-core).
+        /// `clothing` (the main corpus), `instruments` (Musical Instruments 5-core) or `beauty`
+        /// (All Beauty 5-core, the beauty domain).
         #[arg(long, default_value = "clothing")]
         corpus: crate::text::corpus::ReviewCorpus,
         #[arg(long, default_value_t = 8)]

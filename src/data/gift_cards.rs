@@ -80,13 +80,16 @@ fn json_lines<T: serde::de::DeserializeOwned>(
     Ok(())
 }
 
-/// The first `limit` reviews in time order (all with `None`), with product events.
-pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataError> {
-    let reviews_path = dir.join(REVIEWS);
+/// Every review of an Amazon-2018 JSON-lines review file, in file order, with event ids
+/// `<prefix>-<line index>`; shared with [`super::all_beauty`], the same format.
+pub(super) fn read_reviews(
+    reviews_path: &Path,
+    prefix: &str,
+) -> Result<Vec<(BehaviorEvent, ())>, DataError> {
     let mut rows = Vec::new();
-    json_lines(&reviews_path, |line, r: Review| {
+    json_lines(reviews_path, |line, r: Review| {
         let bad = |reason: String| DataError::Format {
-            path: reviews_path.clone(),
+            path: reviews_path.to_owned(),
             line,
             reason,
         };
@@ -103,7 +106,7 @@ pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataEr
         })?;
         rows.push((
             BehaviorEvent {
-                event_id: format!("gift-cards-{}", line - 1),
+                event_id: format!("{prefix}-{}", line - 1),
                 user_id: r.reviewer_id,
                 item_id: r.asin,
                 kind: BehaviorKind::Review,
@@ -116,7 +119,12 @@ pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataEr
         ));
         Ok(())
     })?;
+    Ok(rows)
+}
 
+/// The first `limit` reviews in time order (all with `None`), with product events.
+pub fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<StreamEvent>, DataError> {
+    let rows = read_reviews(&dir.join(REVIEWS), "gift-cards")?;
     let reviewed: HashSet<&str> = rows.iter().map(|(b, _)| b.item_id.as_str()).collect();
     let meta_path = dir.join(META);
     let mut meta: HashMap<String, Meta> = HashMap::new();

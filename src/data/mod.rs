@@ -2,6 +2,7 @@
 //! documented formats a user's own data comes in) and the loaders of the real data sets shipped
 //! under `data/`, which are sources of catalogues like any other.
 
+pub mod all_beauty;
 pub mod assemble;
 pub mod beauty;
 pub mod catalog;

@@ -75,7 +75,8 @@ enum Source {
 
 pub struct Engine {
     config: GenerationConfig,
-    reviews: ReviewModel,
+    /// Each with its declared domain; a product is written for by the first that covers it.
+    reviews: Vec<ReviewModel>,
     behavior: Source,
     device: Device,
     batches: u64,
@@ -123,9 +124,13 @@ impl Engine {
         if device == Device::Cpu {
             tch::set_num_threads(config.cpu_threads);
         }
-        let reviews = ReviewModel::load(&config.reviews_dir(), config, device)?;
-        // The declaration operators need when a product gets no review (`out_of_domain`).
-        tracing::info!(model = %reviews.version, domain = ?reviews.domain(), "review model's domain");
+        let mut reviews = Vec::new();
+        for dir in config.reviews_dirs() {
+            let model = ReviewModel::load(&dir, config, device)?;
+            // The declaration operators need when a product gets no review (`out_of_domain`).
+            tracing::info!(model = %model.version, domain = ?model.domain(), "review model's domain");
+            reviews.push(model);
+        }
         let behavior = match (config.behavior_source, shoppers) {
             (BehaviorSource::Gan, _) => {
                 let model = BehaviorModel::load(&config.behavior_dir(), device)?;
@@ -162,61 +167,72 @@ impl Engine {
         out: &mut [Generated],
     ) {
         let per = self.config.reviews_per_product;
-        // (product index, condition with its drawn rating) of every review still to write.
-        let mut todo: Vec<(usize, Condition)> = Vec::with_capacity(products.len() * per);
+        // (product index, model index, condition with its drawn rating) of every review to write.
+        let mut todo: Vec<(usize, usize, Condition)> = Vec::with_capacity(products.len() * per);
         for (k, p) in products.iter().enumerate() {
             // Text from another domain would be worse than none ("perfect denim!" for a face
             // cream): a product no loaded review model declares gets no review.
-            if !self.reviews.covers(p) {
+            let Some(m) = self.reviews.iter().position(|r| r.covers(p)) else {
                 *out[k]
                     .skipped
                     .entry(("review", "out_of_domain"))
                     .or_default() += per as u32;
                 continue;
-            }
-            let base = self.reviews.condition(p);
+            };
+            let model = &self.reviews[m];
+            let base = model.condition(p);
             for _ in 0..per {
-                let rating = self.reviews.draw_rating(&base, rng);
-                todo.push((k, Condition { rating, ..base }));
+                let rating = model.draw_rating(&base, rng);
+                todo.push((k, m, Condition { rating, ..base }));
             }
         }
         for _ in 0..self.config.max_tries {
             if todo.is_empty() {
                 break;
             }
-            let conds: Vec<Condition> = todo.iter().map(|t| t.1).collect();
-            let texts = self.reviews.sample(&conds, self.config.temperature);
             let mut again = Vec::new();
-            for ((k, c), text) in todo.into_iter().zip(texts) {
-                match self.reviews.gates.check(&text, c.rating) {
-                    Ok(scores) => {
-                        let p = &products[k];
-                        let n = out[k].reviews.len();
-                        out[k].reviews.push(SyntheticReview {
-                            event_id: format!("{}-{}-r{n}", p.item_id, self.reviews.version),
-                            item_id: p.item_id.clone(),
-                            ts: p.ts,
-                            rating: c.rating as i32,
-                            text,
-                            synthetic: true,
-                            model_name: self.reviews.name.clone(),
-                            model_version: self.reviews.version.clone(),
-                            seed,
-                            scores: BTreeMap::from([
-                                ("discriminator_p_synthetic".into(), scores.p_synthetic),
-                                ("rating_read".into(), scores.rating_read as f64),
-                            ]),
-                        });
-                    }
-                    Err(reason) => {
-                        *out[k].rejected.entry(("review", reason)).or_default() += 1;
-                        again.push((k, c));
+            for (m, model) in self.reviews.iter_mut().enumerate() {
+                let mine: Vec<(usize, Condition)> = todo
+                    .iter()
+                    .filter(|t| t.1 == m)
+                    .map(|t| (t.0, t.2))
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let conds: Vec<Condition> = mine.iter().map(|t| t.1).collect();
+                let texts = model.sample(&conds, self.config.temperature);
+                for ((k, c), text) in mine.into_iter().zip(texts) {
+                    match model.gates.check(&text, c.rating) {
+                        Ok(scores) => {
+                            let p = &products[k];
+                            let n = out[k].reviews.len();
+                            out[k].reviews.push(SyntheticReview {
+                                event_id: format!("{}-{}-r{n}", p.item_id, model.version),
+                                item_id: p.item_id.clone(),
+                                ts: p.ts,
+                                rating: c.rating as i32,
+                                text,
+                                synthetic: true,
+                                model_name: model.name.clone(),
+                                model_version: model.version.clone(),
+                                seed,
+                                scores: BTreeMap::from([
+                                    ("discriminator_p_synthetic".into(), scores.p_synthetic),
+                                    ("rating_read".into(), scores.rating_read as f64),
+                                ]),
+                            });
+                        }
+                        Err(reason) => {
+                            *out[k].rejected.entry(("review", reason)).or_default() += 1;
+                            again.push((k, m, c));
+                        }
                     }
                 }
             }
             todo = again;
         }
-        for (k, _) in todo {
+        for (k, _, _) in todo {
             out[k].missing_reviews += 1;
         }
     }
@@ -355,7 +371,12 @@ impl Model for Engine {
 
     fn versions(&self) -> Versions {
         Versions {
-            reviews: self.reviews.version.clone(),
+            reviews: self
+                .reviews
+                .iter()
+                .map(|r| r.version.as_str())
+                .collect::<Vec<_>>()
+                .join("+"),
             behavior: match &self.behavior {
                 Source::Gan { model, .. } => model.version.clone(),
                 Source::Transfer { version, .. } => version.clone(),

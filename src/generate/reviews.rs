@@ -10,7 +10,6 @@
 use super::config::GenerationConfig;
 use super::gates::ReviewGates;
 use super::GenerateError;
-use crate::data::clothing;
 use crate::events::ProductEvent;
 use crate::text::eval_reviews::{self, Loaded};
 use crate::text::generator::Condition;
@@ -42,15 +41,16 @@ fn find(vocab: &[String], candidates: &[&str]) -> i64 {
 }
 
 impl ReviewModel {
-    /// Loads the checkpoint in `dir`, then fits the gates on its training corpus (the shipped
-    /// clothing reviews, training split) and on samples of the model itself.
+    /// Loads the checkpoint in `dir`, then fits the gates on its training corpus (the one its
+    /// card names, training split: the memorisation gate must index the text this model saw)
+    /// and on samples of the model itself.
     pub fn load(
         dir: &std::path::Path,
         config: &GenerationConfig,
         device: Device,
     ) -> Result<Self, GenerateError> {
         let model = eval_reviews::load(dir, device)?;
-        let corpus = clothing::load(&crate::data::data_dir().join("clothing-reviews"))?;
+        let corpus = crate::text::corpus::ReviewCorpus::of_card(&model.card).load()?;
         let [train, _, _] = splits(&corpus);
         let mut ratings = vec![[0u32; 5]; model.conditions.classes.len().max(1)];
         for r in &train {

@@ -1,13 +1,16 @@
 //! Which review corpus a generator learns from. The clothing reviews are the main one (their
 //! products have a department and a class to condition on); Amazon's Musical Instruments 5-core
 //! is the second, to see how the same recipe does on another shop's language, where a product
-//! has no attributes beyond its category, so only the rating conditions the text.
+//! has no attributes beyond its category, so only the rating conditions the text. Amazon's All
+//! Beauty 5-core is the third and the one that matters for the Beauty catalogue: the only beauty
+//! text here (5,264 reviews, 88% five stars), so a Beauty product gets beauty text, not clothing
+//! text; it too has no product attributes, so only the rating conditions it.
 //!
 //! Both become the same [`Corpus`] of [`Review`]s, split by product with the same stable hash.
 
 use crate::artifact::card::ModelCard;
 use crate::data::clothing::{self, Corpus, Review};
-use crate::data::{instruments, DataError, StreamEvent};
+use crate::data::{all_beauty, instruments, DataError, StreamEvent};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -16,6 +19,7 @@ pub enum ReviewCorpus {
     #[default]
     Clothing,
     Instruments,
+    Beauty,
 }
 
 impl ReviewCorpus {
@@ -24,6 +28,7 @@ impl ReviewCorpus {
         crate::data::data_dir().join(match self {
             ReviewCorpus::Clothing => "clothing-reviews",
             ReviewCorpus::Instruments => "musical-instruments-5core",
+            ReviewCorpus::Beauty => "all-beauty-5core",
         })
     }
 
@@ -32,6 +37,7 @@ impl ReviewCorpus {
         self.dir().join(match self {
             ReviewCorpus::Clothing => clothing::FILE,
             ReviewCorpus::Instruments => instruments::FILE,
+            ReviewCorpus::Beauty => all_beauty::FILE,
         })
     }
 
@@ -44,6 +50,9 @@ impl ReviewCorpus {
             ReviewCorpus::Instruments => {
                 "Amazon Musical Instruments 5-core reviews (2014), split 80/10/10 by product"
             }
+            ReviewCorpus::Beauty => {
+                "Amazon All Beauty 5-core reviews (2018), split 80/10/10 by product"
+            }
         }
     }
 
@@ -51,6 +60,7 @@ impl ReviewCorpus {
         match self {
             ReviewCorpus::Clothing => "clothing reviews",
             ReviewCorpus::Instruments => "musical instruments reviews",
+            ReviewCorpus::Beauty => "beauty reviews",
         }
     }
 
@@ -63,7 +73,12 @@ impl ReviewCorpus {
     pub fn load(self) -> Result<Corpus, DataError> {
         match self {
             ReviewCorpus::Clothing => clothing::load(&self.dir()),
-            ReviewCorpus::Instruments => instruments_corpus(),
+            ReviewCorpus::Instruments => {
+                one_category(instruments::load(&self.dir(), None)?, instruments::CATEGORY)
+            }
+            ReviewCorpus::Beauty => {
+                one_category(all_beauty::load(&self.dir(), None)?, all_beauty::CATEGORY)
+            }
         }
     }
 }
@@ -74,19 +89,20 @@ impl std::str::FromStr for ReviewCorpus {
         match s {
             "clothing" => Ok(ReviewCorpus::Clothing),
             "instruments" => Ok(ReviewCorpus::Instruments),
+            "beauty" => Ok(ReviewCorpus::Beauty),
             other => Err(format!(
-                "unknown corpus {other:?} (expected `clothing` or `instruments`)"
+                "unknown corpus {other:?} (expected `clothing`, `instruments` or `beauty`)"
             )),
         }
     }
 }
 
-/// Instruments reviews as generator examples: the product's one attribute, its category, is
-/// both department and class, so the class-matched BLEU references are all held-out reviews.
-fn instruments_corpus() -> Result<Corpus, DataError> {
-    let dir = ReviewCorpus::Instruments.dir();
+/// Reviews of a set whose products have no attributes beyond one category, as generator
+/// examples: the category is both department and class (the model's declared domain), so the
+/// class-matched BLEU references are all held-out reviews.
+fn one_category(events: Vec<StreamEvent>, category: &str) -> Result<Corpus, DataError> {
     let mut corpus = Corpus::default();
-    for e in instruments::load(&dir, None)? {
+    for e in events {
         let StreamEvent::Behavior(b) = e else {
             continue;
         };
@@ -94,15 +110,14 @@ fn instruments_corpus() -> Result<Corpus, DataError> {
             corpus.without_text += 1;
             continue;
         };
-        let category = instruments::CATEGORY.to_owned();
         corpus.reviews.push(Review {
             product: b.item_id,
             title: String::new(),
             text,
             rating: rating.clamp(1, 5) as u8,
-            division: category.clone(),
-            department: category.clone(),
-            class: category,
+            division: category.to_owned(),
+            department: category.to_owned(),
+            class: category.to_owned(),
         });
     }
     Ok(corpus)
@@ -125,6 +140,7 @@ mod tests {
             "instruments".parse::<ReviewCorpus>(),
             Ok(ReviewCorpus::Instruments)
         );
+        assert_eq!("beauty".parse::<ReviewCorpus>(), Ok(ReviewCorpus::Beauty));
         assert!("shoes"
             .parse::<ReviewCorpus>()
             .unwrap_err()

@@ -35,8 +35,13 @@ pub struct GenerationConfig {
     /// The consumer group of the stage; it reads `outputs.products` (accepted new products).
     #[serde(default = "default_group")]
     pub group_id: String,
-    /// Review generator checkpoint folder (default: the shipped `models/reviews`); relative
-    /// paths are relative to the topology file.
+    /// Review generator checkpoint folders, each declaring its domain (the categories it was
+    /// trained on); a product gets reviews from the first whose domain covers it, and none when
+    /// no model's does. Default: the shipped `models/reviews` (clothing) and
+    /// `models/reviews-beauty`. Relative paths are relative to the topology file.
+    #[serde(default)]
+    pub reviews_models: Option<Vec<PathBuf>>,
+    /// One review model folder instead of the list (`reviews_models`).
     #[serde(default)]
     pub reviews_model: Option<PathBuf>,
     /// Where synthetic shoppers come from: `transfer` (default) or `gan`.
@@ -225,6 +230,21 @@ impl GenerationConfig {
         if self.users_per_product > 1000 {
             return Err(invalid("users_per_product", "at most 1000"));
         }
+        match (&self.reviews_model, &self.reviews_models) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "reviews_models",
+                    "set either it or reviews_model, not both",
+                ))
+            }
+            (None, Some(list)) if list.is_empty() && self.reviews_per_product > 0 => {
+                return Err(invalid(
+                    "reviews_models",
+                    "is empty while reviews_per_product is above 0",
+                ))
+            }
+            _ => {}
+        }
         if let Some((field, reason)) = self.transfer.invalid_field() {
             return Err(invalid(&format!("transfer.{field}"), reason));
         }
@@ -286,10 +306,16 @@ impl GenerationConfig {
         Ok(())
     }
 
-    pub fn reviews_dir(&self) -> PathBuf {
-        self.reviews_model
-            .clone()
-            .unwrap_or_else(|| models_dir().join("reviews"))
+    /// The review model folders, in order of preference.
+    pub fn reviews_dirs(&self) -> Vec<PathBuf> {
+        match (&self.reviews_model, &self.reviews_models) {
+            (Some(one), _) => vec![one.clone()],
+            (None, Some(list)) => list.clone(),
+            (None, None) => vec![
+                models_dir().join("reviews"),
+                models_dir().join("reviews-beauty"),
+            ],
+        }
     }
 
     pub fn behavior_dir(&self) -> PathBuf {

@@ -322,6 +322,7 @@ impl Topology {
             for dir in [&mut g.reviews_model, &mut g.behavior_model]
                 .into_iter()
                 .flatten()
+                .chain(g.reviews_models.iter_mut().flatten())
             {
                 if dir.is_relative() {
                     *dir = base.join(&*dir);

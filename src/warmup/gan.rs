@@ -23,6 +23,9 @@ pub enum GanError {
     Train(#[from] TrainError),
     #[error("loading the retrained behaviour GAN: {0}")]
     Load(#[from] GenerateError),
+    /// Not the GAN's, but the same run's: the review variant's models.
+    #[error("loading the review models for the review variant: {0}")]
+    Reviews(GenerateError),
 }
 
 pub struct GanGenerator {

@@ -48,6 +48,9 @@ pub enum Variant {
     Transfer,
     /// Synthetic behaviour from the behaviour GAN, retrained on the warm-up.
     Gan,
+    /// No synthetic behaviour; the words of the generation stage's synthetic reviews (from the
+    /// review model whose domain covers the product, none otherwise) join the new item's content.
+    Reviews,
 }
 
 impl Variant {
@@ -57,6 +60,7 @@ impl Variant {
             Variant::None => "none",
             Variant::Transfer => "transfer",
             Variant::Gan => "gan",
+            Variant::Reviews => "reviews",
         }
     }
 
@@ -65,6 +69,7 @@ impl Variant {
             Variant::None => "no synthesis (content match + content tower)",
             Variant::Transfer => "transfer generator (neighbours' recent shoppers)",
             Variant::Gan => "behaviour GAN (retrained on the warm-up)",
+            Variant::Reviews => "synthetic reviews as item text (no behaviour)",
         }
     }
 }
@@ -217,9 +222,24 @@ pub fn run(
             progress,
         )?);
     }
+    let mut writer = None;
+    if variants.contains(&Variant::Reviews) {
+        writer = Some(ReviewWriter::load()?);
+    }
     let rows = variants
         .iter()
-        .map(|&v| run_variant(catalog, config, v, at, cut_ts, gan.as_mut(), progress))
+        .map(|&v| {
+            run_variant(
+                catalog,
+                config,
+                v,
+                at,
+                cut_ts,
+                gan.as_mut(),
+                writer.as_mut(),
+                progress,
+            )
+        })
         .collect();
     Ok(StreamReport {
         catalog: catalog.name.clone(),
@@ -258,6 +278,43 @@ fn synthetic(
     }
 }
 
+/// The generation stage's review models (the shipped ones, their gates included), writing a new
+/// item's synthetic reviews at launch, as the stage would.
+struct ReviewWriter {
+    engine: crate::generate::Engine,
+}
+
+impl ReviewWriter {
+    fn load() -> Result<ReviewWriter, GanError> {
+        use crate::generate::{Engine, GenerationConfig};
+        let config = GenerationConfig {
+            users_per_product: 0,
+            device: crate::topology::generation::DeviceChoice::Cpu,
+            ..Default::default()
+        };
+        // The transfer source wants an index; with no users to draw it is never asked.
+        let idle = std::sync::Arc::new(std::sync::Mutex::new(Transfer::new(
+            config.transfer.clone(),
+        )));
+        let engine = Engine::load(&config, Some(idle)).map_err(GanError::Reviews)?;
+        Ok(ReviewWriter { engine })
+    }
+
+    /// The product with its synthetic reviews' text appended to its title (the content features
+    /// read titles), and how many reviews it got.
+    fn with_reviews(&mut self, p: &ProductEvent) -> (ProductEvent, usize) {
+        use crate::generate::Model;
+        let g = self.engine.generate(std::slice::from_ref(p)).remove(0);
+        let mut title = p.title.clone();
+        for r in &g.reviews {
+            title.push(' ');
+            title.push_str(&r.text);
+        }
+        (ProductEvent { title, ..p.clone() }, g.reviews.len())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_variant(
     catalog: &Catalog,
     config: &StreamConfig,
@@ -265,6 +322,7 @@ fn run_variant(
     at: usize,
     cut_ts: i64,
     mut gan: Option<&mut GanGenerator>,
+    mut writer: Option<&mut ReviewWriter>,
     progress: bool,
 ) -> Row {
     let started = std::time::Instant::now();
@@ -313,7 +371,16 @@ fn run_variant(
         let count = real_seen.entry(b.item_id.as_str()).or_default();
         if is_new && *count == 0 {
             let p = p.expect("new items have products");
-            model.apply_product(p);
+            match (variant, writer.as_deref_mut()) {
+                (Variant::Reviews, Some(w)) => {
+                    let (with, n) = w.with_reviews(p);
+                    model.apply_product(&with);
+                    synthetic_events += n;
+                }
+                _ => {
+                    model.apply_product(p);
+                }
+            }
             transfer.product(p);
             let events: Vec<(String, BehaviorKind, i64)> = match (variant, gan.as_deref_mut()) {
                 (Variant::Transfer, _) => transfer
