@@ -106,7 +106,7 @@ async fn the_transfer_generator_draws_real_shoppers_of_the_neighbours_and_restor
             StreamEvent::Behavior(b)
                 if !new_ids.contains(b.item_id.as_str()) && real.len() < 20_000 =>
             {
-                reference.interaction(&b.user_id, &b.item_id);
+                reference.interaction(&b.user_id, &b.item_id, b.ts);
                 records.push((
                     topics.behavior.clone(),
                     b.user_id.clone().into_bytes(),
@@ -149,6 +149,12 @@ async fn the_transfer_generator_draws_real_shoppers_of_the_neighbours_and_restor
         real.len() as f64,
         "the index read every real interaction once"
     );
+    wait_for_metric(
+        &addr,
+        "warmstart_generation_shopper_records_total{kind=\"product\"}",
+        warm_products,
+        Duration::from_secs(120),
+    );
     let first = &newest[..20];
     let launched = now_ms();
     launch(first, launched);
@@ -175,8 +181,8 @@ async fn the_transfer_generator_draws_real_shoppers_of_the_neighbours_and_restor
     assert!(wanted.values().all(|u| !u.is_empty() && u.len() <= USERS));
 
     // Who they are: real shoppers of the history, and shoppers of the product's content
-    // neighbours (the 10 nearest in process: the stage read the same history, in another order,
-    // which may reorder ties among its 5).
+    // neighbours (in process: the stage read the same history in another order, which may
+    // reorder ties among its 5 nearest, so ties with the 5th count too).
     let mut shopped: HashMap<&str, HashSet<&str>> = HashMap::new();
     for b in &real {
         shopped
@@ -188,10 +194,14 @@ async fn the_transfer_generator_draws_real_shoppers_of_the_neighbours_and_restor
         let mut p = p.clone();
         p.ts = launched;
         reference.product(&p);
-        let near: HashSet<&str> = reference
-            .neighbours(&p.item_id, 10)
+        // The 10 nearest, and every item tied with the 5th.
+        let ranked = reference.neighbours(&p.item_id, usize::MAX);
+        let fifth = ranked.get(4).map_or(f32::MIN, |n| n.1);
+        let near: HashSet<&str> = ranked
             .iter()
-            .flat_map(|n| shopped.get(n.as_str()).into_iter().flatten().copied())
+            .enumerate()
+            .filter(|(k, n)| *k < 10 || n.1 >= fifth - 1e-6)
+            .flat_map(|(_, n)| shopped.get(n.0.as_str()).into_iter().flatten().copied())
             .collect();
         let users = &wanted[&p.item_id];
         let outside: Vec<&String> = users

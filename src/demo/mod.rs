@@ -43,6 +43,24 @@ fn family_total(registry: &prometheus::Registry, name: &str) -> f64 {
         .sum()
 }
 
+/// The sum of the samples of counter family `name` whose labels include all of `labels`.
+fn labelled_total(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| {
+            labels.iter().all(|(k, v)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == *k && l.value() == *v)
+            })
+        })
+        .map(|m| m.get_counter().get_value())
+        .sum()
+}
+
 /// What "everything has gone through" means: every published record consumed by the pipeline
 /// and every output acknowledged; with generation, also the stage has handled every accepted
 /// product, the recommender has applied every enriched event and the transfer generator's shopper
@@ -270,8 +288,11 @@ pub async fn run(
             stage.await??;
             rec.await??;
             let mut c = cold_start::report(&topology, new, shoppers, &titles, &recommender)?;
-            c.reviews_out_of_domain =
-                family_total(&metrics.registry, "warmstart_generation_skipped_total") as u64;
+            c.reviews_out_of_domain = labelled_total(
+                &metrics.registry,
+                "warmstart_generation_skipped_total",
+                &[("kind", "review"), ("reason", "out_of_domain")],
+            ) as u64;
             Some(c)
         }
         None => None,

@@ -71,6 +71,8 @@ enum Source {
     },
     /// The index outlives the engine: a reload keeps the shoppers it has read.
     Transfer { shoppers: Shared, version: String },
+    /// `users_per_product = 0`: no synthetic behaviour.
+    Off,
 }
 
 pub struct Engine {
@@ -89,8 +91,13 @@ pub const TRANSFER_MODEL: &str = "transfer";
 pub fn transfer_version(config: &GenerationConfig) -> String {
     let t = &config.transfer;
     format!(
-        "transfer-n{}-r{}-u{}{}{}",
+        "transfer-n{}{}-r{}-u{}{}{}",
         t.neighbours,
+        if t.max_neighbours > t.neighbours {
+            format!("-w{}", t.max_neighbours)
+        } else {
+            String::new()
+        },
         t.recent,
         t.users,
         if t.idf { "-idf" } else { "" },
@@ -132,6 +139,7 @@ impl Engine {
             reviews.push(model);
         }
         let behavior = match (config.behavior_source, shoppers) {
+            _ if config.users_per_product == 0 => Source::Off,
             (BehaviorSource::Gan, _) => {
                 let model = BehaviorModel::load(&config.behavior_dir(), device)?;
                 let exposure = Exposure::new(
@@ -245,16 +253,21 @@ impl Engine {
             return;
         };
         let mut rng = SplitMix64::new(seed as u64);
-        let mut index = shoppers.lock().unwrap_or_else(|p| p.into_inner());
+        let wanted = self.config.transfer.users as u32;
         for (k, p) in products.iter().enumerate() {
-            // The index may not have read this product from its topic yet.
-            index.product(p);
-            let users = index.shoppers_for(p, &mut rng);
+            // Locked per product: the feed applies the topics between two draws.
+            let users = {
+                let mut index = shoppers.lock().unwrap_or_else(|p| p.into_inner());
+                // The index may not have read this product from its topic yet.
+                index.product(p);
+                index.shoppers_for(p, &mut rng)
+            };
             if users.is_empty() {
                 *out[k]
                     .skipped
                     .entry(("behavior", "no_neighbour_shoppers"))
-                    .or_default() += 1;
+                    .or_default() += wanted;
+                out[k].missing_behavior = true;
                 continue;
             }
             for (n, user_id) in users.into_iter().enumerate() {
@@ -359,12 +372,10 @@ impl Model for Engine {
         if self.config.reviews_per_product > 0 {
             self.reviews_for(products, seed, &mut rng, &mut out);
         }
-        // 0 switches synthetic behaviour off, whichever the source.
-        if self.config.users_per_product > 0 {
-            match self.behavior {
-                Source::Transfer { .. } => self.transfer_for(products, seed, &mut out),
-                Source::Gan { .. } => self.behavior_for(products, seed, &mut rng, &mut out),
-            }
+        match self.behavior {
+            Source::Transfer { .. } => self.transfer_for(products, seed, &mut out),
+            Source::Gan { .. } => self.behavior_for(products, seed, &mut rng, &mut out),
+            Source::Off => {}
         }
         out
     }
@@ -380,6 +391,7 @@ impl Model for Engine {
             behavior: match &self.behavior {
                 Source::Gan { model, .. } => model.version.clone(),
                 Source::Transfer { version, .. } => version.clone(),
+                Source::Off => "none".into(),
             },
         }
     }

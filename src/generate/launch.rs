@@ -18,9 +18,11 @@ pub fn engine_loader(config: GenerationConfig, shoppers: Option<Shared>) -> Load
     Box::new(move || Ok(Box::new(Engine::load(&config, shoppers.clone())?) as Box<dyn Model>))
 }
 
-/// The transfer generator's shopper index, when the config draws from it.
+/// The transfer generator's shopper index, when the config draws synthetic shoppers from it.
 pub fn shopper_index(config: &GenerationConfig) -> Option<Shared> {
-    (config.behavior_source == crate::topology::generation::BehaviorSource::Transfer).then(|| {
+    let drawn = config.users_per_product > 0
+        && config.behavior_source == crate::topology::generation::BehaviorSource::Transfer;
+    drawn.then(|| {
         std::sync::Arc::new(std::sync::Mutex::new(Transfer::new(
             config.transfer.clone(),
         )))

@@ -99,7 +99,12 @@ impl ReviewModel {
             .chain(&c.classes)
             .map(String::as_str)
             .filter(|d| !d.is_empty())
-            .collect()
+            .fold(Vec::new(), |mut v, d| {
+                if !v.contains(&d) {
+                    v.push(d);
+                }
+                v
+            })
     }
 
     /// Whether `p` is in the model's domain: its department or class is one the model knows.

@@ -203,16 +203,6 @@ pub async fn run(
     let input = o.products.topic.clone();
     let cold = config.top_up.clone().map(ColdCatalogue::new);
     let (handle, mut done_rx) = start_inference(config, loader, &gm).await?;
-    // Before the stage's consumer starts, so that no product is drawn for from a half-read
-    // history; stopped after the drain, so that products still queued draw from a live index.
-    let (stop_index, index_stopped) = crate::shutdown::channel();
-    let index_task = match shoppers {
-        Some(index) => {
-            Some(super::shoppers::start(topology, index, gm.clone(), index_stopped.wait()).await?)
-        }
-        None => None,
-    };
-
     let mut kafka = topology.kafka.clone();
     kafka.group_id = config.group_id.clone();
     let mut inputs = vec![input.clone()];
@@ -236,6 +226,30 @@ pub async fn run(
         subscribe: true,
     };
     let rt = Runtime::start(spec, metrics.clone()).await?;
+    // After the runtime, which creates missing topics, and before the loop takes a product, so
+    // that no product is drawn for from a half-read history; stopped after the drain, so that
+    // products still queued draw from a live index. A shutdown during the restore stops it.
+    tokio::pin!(shutdown);
+    let (stop_index, index_stopped) = crate::shutdown::channel();
+    let index_task = match shoppers {
+        None => None,
+        Some(index) => {
+            let start = super::shoppers::start(topology, index, gm.clone(), index_stopped.wait());
+            tokio::select! {
+                started = start => match started {
+                    Ok(task) => Some(task),
+                    Err(e) => {
+                        let e = rt.close(Err(e));
+                        return e.map(|()| Summary::default());
+                    }
+                },
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown during the shopper index's restore");
+                    return rt.close(Ok(())).map(|()| Summary::default());
+                }
+            }
+        }
+    };
     tracing::info!(topic = %input, group = %config.group_id, top_up = cold.is_some(), exactly_once = rt.is_exactly_once(), "generation stage started");
     let top_up_every = config
         .top_up
@@ -269,7 +283,6 @@ pub async fn run(
     let mut poll_tick = rt.poll_interval();
     let mut top_up_tick = tokio::time::interval(Duration::from_millis(top_up_every));
     top_up_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
     let result: Result<(), GenerateError> = loop {
         let step = tokio::select! {
             biased;

@@ -34,6 +34,11 @@ pub type Shared = Arc<Mutex<Transfer>>;
 /// Messages applied under one lock at most, so that a draw never waits long behind a backlog.
 const MAX_BATCH: usize = 512;
 
+enum Update {
+    Interaction(EnrichedEvent),
+    Product(ProductEvent),
+}
+
 struct Feed {
     consumer: StreamConsumer,
     enriched: String,
@@ -69,12 +74,24 @@ pub async fn start(
         let mut ends = HashMap::new();
         for topic in &topics {
             let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-            for p in md.topics().iter().flat_map(|t| t.partitions()) {
-                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-                let (low, high) =
-                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+            let partitions: Vec<i32> = md
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if partitions.is_empty() {
+                // The runtime created the stage's topics just before; a topic without partitions
+                // here would leave the index empty for good, which must not pass in silence.
+                return Err(rdkafka::error::KafkaError::MetadataFetch(
+                    rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                ));
+            }
+            for p in partitions {
+                tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+                let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
                 if high > low {
-                    ends.insert((topic.clone(), p.id()), high);
+                    ends.insert((topic.clone(), p), (low, high));
                 }
             }
         }
@@ -101,9 +118,11 @@ pub async fn start(
 
 impl Feed {
     /// Reads until every partition's position reaches the end it had at start.
-    async fn restore(&self, mut ends: HashMap<(String, i32), i64>, timeout: Duration) {
+    async fn restore(&self, ends: HashMap<(String, i32), (i64, i64)>, timeout: Duration) {
         let started = Instant::now();
-        let total: i64 = ends.values().sum();
+        let total: i64 = ends.values().map(|(low, high)| high - low).sum();
+        let mut ends: HashMap<(String, i32), i64> =
+            ends.into_iter().map(|(k, (_, high))| (k, high)).collect();
         let mut check = tokio::time::interval(Duration::from_millis(200));
         while !ends.is_empty() && started.elapsed() < timeout {
             tokio::select! {
@@ -152,24 +171,30 @@ impl Feed {
         }
     }
 
-    /// Applies `first` and whatever else is ready, up to [`MAX_BATCH`], under one lock.
+    /// Applies `first` and whatever else is ready, up to [`MAX_BATCH`], decoded first and then
+    /// under one short lock, so that a draw on the inference thread never waits on decoding.
     fn apply_batch(&self, first: rdkafka::error::KafkaResult<BorrowedMessage<'_>>) {
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut updates = Vec::with_capacity(MAX_BATCH);
         let mut next = Some(first);
-        let mut n = 0;
         while let Some(m) = next.take() {
             match m {
-                Ok(m) => self.apply(&mut index, &m),
+                Ok(m) => updates.extend(self.decode(&m)),
                 Err(e) => tracing::warn!(error = %e, "shopper index: consume error"),
             }
-            n += 1;
-            if n < MAX_BATCH {
+            if updates.len() < MAX_BATCH {
                 next = self.consumer.recv().now_or_never();
+            }
+        }
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        for u in updates {
+            match u {
+                Update::Interaction(e) => index.interaction(&e.user_id, &e.item_id, e.ts),
+                Update::Product(p) => index.product(&p),
             }
         }
     }
 
-    fn apply(&self, index: &mut Transfer, m: &BorrowedMessage<'_>) {
+    fn decode(&self, m: &BorrowedMessage<'_>) -> Option<Update> {
         let payload = m.payload().unwrap_or_default();
         if m.topic() == self.enriched {
             match self
@@ -177,11 +202,17 @@ impl Feed {
                 .decode::<EnrichedEvent>(EventType::Enriched, payload)
             {
                 Ok(e) if e.origin == Origin::Real => {
-                    index.interaction(&e.user_id, &e.item_id);
                     self.gm.shopper_record("interaction");
+                    Some(Update::Interaction(e))
                 }
-                Ok(_) => self.gm.shopper_record("synthetic"),
-                Err(r) => self.undecodable(m, &r.message),
+                Ok(_) => {
+                    self.gm.shopper_record("synthetic");
+                    None
+                }
+                Err(r) => {
+                    self.undecodable(m, &r.message);
+                    None
+                }
             }
         } else {
             match self
@@ -189,10 +220,13 @@ impl Feed {
                 .decode::<ProductEvent>(EventType::Product, payload)
             {
                 Ok(p) => {
-                    index.product(&p);
                     self.gm.shopper_record("product");
+                    Some(Update::Product(p))
                 }
-                Err(r) => self.undecodable(m, &r.message),
+                Err(r) => {
+                    self.undecodable(m, &r.message);
+                    None
+                }
             }
         }
     }

@@ -24,7 +24,8 @@ pub struct Transfer {
     vectors: Vec<Sparse>,
     /// Bucket -> items with it and their weight.
     postings: HashMap<u32, Vec<(u32, f32)>>,
-    shoppers: Vec<VecDeque<String>>,
+    /// Per item: (event time, user), oldest first.
+    shoppers: Vec<VecDeque<(i64, String)>>,
     user_index: HashMap<String, u32>,
     exposure: Exposure,
 }
@@ -75,8 +76,11 @@ impl Transfer {
         self.vectors[i as usize] = v;
     }
 
-    /// A real interaction: `user` becomes one of `item`'s most recent shoppers.
-    pub fn interaction(&mut self, user: &str, item: &str) {
+    /// A real interaction at event time `ts`: `user` becomes one of `item`'s most recent
+    /// shoppers. Recent by event time, not arrival: the stage reads an item's interactions from
+    /// several partitions in no fixed order, and a restore must keep the same shoppers whatever
+    /// the order (among equal times, the later arrival counts as more recent).
+    pub fn interaction(&mut self, user: &str, item: &str, ts: i64) {
         if !self.user_index.contains_key(user) {
             let n = self.user_index.len() as u32;
             self.user_index.insert(user.to_owned(), n);
@@ -84,10 +88,17 @@ impl Transfer {
         }
         let i = self.item(item) as usize;
         let recent = &mut self.shoppers[i];
-        if let Some(pos) = recent.iter().position(|u| u == user) {
+        if let Some(pos) = recent.iter().position(|(_, u)| u == user) {
+            if recent[pos].0 > ts {
+                return;
+            }
             recent.remove(pos);
         }
-        recent.push_back(user.to_owned());
+        let at = recent.partition_point(|(t, _)| *t <= ts);
+        if at == 0 && recent.len() >= self.config.recent {
+            return;
+        }
+        recent.insert(at, (ts, user.to_owned()));
         if recent.len() > self.config.recent {
             recent.pop_front();
         }
@@ -116,8 +127,8 @@ impl Transfer {
     }
 
     /// The `n` nearest items with shoppers of the item `id` (whose content must have been added),
-    /// most similar first.
-    pub fn neighbours(&self, id: &str, n: usize) -> Vec<String> {
+    /// most similar first, with their similarity.
+    pub fn neighbours(&self, id: &str, n: usize) -> Vec<(String, f32)> {
         let Some(&me) = self.index.get(id) else {
             return Vec::new();
         };
@@ -125,7 +136,7 @@ impl Transfer {
         self.nearest(me)
             .into_iter()
             .take(n)
-            .map(|(j, _)| names[&j].to_owned())
+            .map(|(j, cos)| (names[&j].to_owned(), cos))
             .collect()
     }
 
@@ -150,7 +161,7 @@ impl Transfer {
             if n >= widest || (n >= self.config.neighbours && weight.len() >= self.config.users) {
                 break;
             }
-            for u in self.shoppers[j as usize].iter().rev() {
+            for (_, u) in self.shoppers[j as usize].iter().rev() {
                 if !allowed(u) {
                     continue;
                 }
@@ -210,10 +221,10 @@ mod tests {
         });
         t.product(&product("rose", "rose face oil"));
         t.product(&product("drill", "cordless power drill"));
-        for u in ["a", "b", "c"] {
-            t.interaction(u, "rose");
+        for (n, u) in ["a", "b", "c"].into_iter().enumerate() {
+            t.interaction(u, "rose", n as i64);
         }
-        t.interaction("z", "drill");
+        t.interaction("z", "drill", 0);
         let new = product("rose2", "rose face serum");
         t.product(&new);
         let mut rng = SplitMix64::new(1);
@@ -221,5 +232,26 @@ mod tests {
         got.sort();
         // Only the nearest neighbour's two most recent shoppers.
         assert_eq!(got, ["b", "c"]);
+    }
+
+    #[test]
+    fn the_recent_shoppers_are_the_latest_by_event_time_whatever_the_arrival_order() {
+        let config = TransferConfig {
+            recent: 2,
+            ..TransferConfig::default()
+        };
+        let (mut early, mut late) = (Transfer::new(config.clone()), Transfer::new(config));
+        let events = [("a", 1), ("b", 2), ("c", 3), ("b", 4)];
+        for (u, ts) in events {
+            early.interaction(u, "i", ts);
+        }
+        for (u, ts) in events.into_iter().rev() {
+            late.interaction(u, "i", ts);
+        }
+        let names = |t: &Transfer| -> Vec<String> {
+            t.shoppers[0].iter().map(|(_, u)| u.clone()).collect()
+        };
+        assert_eq!(names(&early), ["c", "b"]);
+        assert_eq!(names(&late), names(&early));
     }
 }

@@ -339,8 +339,8 @@ pub struct TransferConfig {
     /// Content neighbours whose shoppers are drawn from.
     pub neighbours: usize,
     /// While the nearest `neighbours` have fewer than `users` distinct shoppers between them,
-    /// further neighbours are added in order of similarity, up to this many (at most
-    /// `neighbours`: no widening).
+    /// further neighbours are added in order of similarity, up to this many in all (a value not
+    /// above `neighbours` means no widening, the default).
     pub max_neighbours: usize,
     /// Recent distinct shoppers kept per item.
     pub recent: usize,
@@ -356,7 +356,8 @@ pub struct TransferConfig {
     pub window_ms: u64,
     /// At start the stage reads the enriched and accepted-products topics from the beginning to
     /// rebuild the shoppers it draws from, up to where they ended then, before it takes a new
-    /// product; after this long it goes on with what it has (and says so in the log).
+    /// product; after this long it goes on with what it has (and says so in the log; 0: no
+    /// wait, the index fills as it reads).
     pub restore_timeout_ms: u64,
 }
 
@@ -387,6 +388,12 @@ impl TransferConfig {
         }
         if self.recent == 0 {
             return Some(("recent", "must be at least 1"));
+        }
+        if self.neighbours > 10_000 || self.max_neighbours > 10_000 {
+            return Some(("neighbours", "at most 10000 (with max_neighbours)"));
+        }
+        if self.recent > 100_000 {
+            return Some(("recent", "at most 100000"));
         }
         if !(1..=1000).contains(&self.users) {
             return Some(("users", "must be 1 to 1000"));

@@ -292,11 +292,7 @@ impl ReviewWriter {
             device: crate::topology::generation::DeviceChoice::Cpu,
             ..Default::default()
         };
-        // The transfer source wants an index; with no users to draw it is never asked.
-        let idle = std::sync::Arc::new(std::sync::Mutex::new(Transfer::new(
-            config.transfer.clone(),
-        )));
-        let engine = Engine::load(&config, Some(idle)).map_err(GanError::Reviews)?;
+        let engine = Engine::load(&config, None).map_err(GanError::Reviews)?;
         Ok(ReviewWriter { engine })
     }
 
@@ -352,7 +348,7 @@ fn run_variant(
         }
     }
     for b in &all[..at] {
-        transfer.interaction(&b.user_id, &b.item_id);
+        transfer.interaction(&b.user_id, &b.item_id, b.ts);
     }
     let mut rng = SplitMix64::new(config.seed);
     let mut real_seen: HashMap<&str, usize> = HashMap::new();
@@ -419,7 +415,7 @@ fn run_variant(
         }
         *count += 1;
         model.apply(&EnrichedEvent::real(b.clone(), weights.of(b.kind)));
-        transfer.interaction(&b.user_id, &b.item_id);
+        transfer.interaction(&b.user_id, &b.item_id, b.ts);
         bar.inc(1);
     }
     bar.finish_and_clear();
