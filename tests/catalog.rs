@@ -234,7 +234,7 @@ fn s3rec_beauty_gets_the_native_split_and_scores() {
 #[ignore]
 fn s3rec_beauty_gets_the_native_cold_start_table() {
     let run = |c: &Catalog| {
-        let t = warmstart::eval::table::run(c, Config::default(), 0, false);
+        let t = warmstart::eval::table::run(c, Config::default(), 0, false, false);
         serde_json::to_string(&t.rows).unwrap()
     };
     assert_eq!(run(&beauty_attributes_only()), run(&s3rec_beauty()));

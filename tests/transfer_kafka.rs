@@ -11,7 +11,7 @@ use std::time::Duration;
 use warmstart::codec::{Codec, Format, SchemaRegistry};
 use warmstart::data::{beauty, StreamEvent};
 use warmstart::events::{BehaviorEvent, BehaviorKind, EventType, ProductEvent, SyntheticBehavior};
-use warmstart::generate::transfer::{Transfer, TransferConfig};
+use warmstart::recommend::transfer::{Transfer, TransferConfig};
 
 const USERS: usize = 20;
 

@@ -302,6 +302,10 @@ pub enum EvalCommand {
         /// Epochs of the behaviour GAN for the augmented row (0: no such row; experimental).
         #[arg(long, default_value_t = 0)]
         gan_epochs: usize,
+        /// Add the rows of the transfer generator's synthetic behaviour (the generation stage's
+        /// default generator) for the cold items.
+        #[arg(long)]
+        transfer: bool,
         /// Also write the table as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,

@@ -212,6 +212,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
             seed,
             item_dropout,
             gan_epochs,
+            transfer,
             json,
         } => {
             let config = crate::eval::coldstart::Config {
@@ -227,7 +228,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let catalog = super::catalog::open(&catalog)?;
-            let table = crate::eval::table::run(&catalog, config, gan_epochs, true);
+            let table = crate::eval::table::run(&catalog, config, gan_epochs, transfer, true);
             println!("{}", table.render());
             if let Some(path) = json {
                 // Through a JSON value, whose keys are sorted: the layout of the committed

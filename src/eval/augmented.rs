@@ -12,11 +12,18 @@
 //!    users towards items they never chose, which costs the warm items (the "seesaw").
 //!
 //! The test pairs are never seen; the synthetic pairs join training only, not the exclusions.
+//!
+//! [`fit_transfer`] makes the same two rows with the generation stage's default generator, the
+//! transfer generator (`recommend::transfer`) with its default settings, in place of the GAN:
+//! each cold item's synthetic users are drawn from the training shoppers of its nearest warm
+//! items by content.
 
 use super::coldstart::{Config, Factorised, HybridMf, Split};
 use crate::gan::behavior::{sample_users, BehaviorGan, EpochLoss, GanConfig, TrainData};
 use crate::recommend::features::{hashed, Sparse};
 use crate::recommend::hybrid::ItemVector;
+use crate::recommend::splitmix::SplitMix64;
+use crate::recommend::transfer::{Transfer, TransferConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -98,6 +105,42 @@ pub fn fit(split: &Split, config: &Config, gan: GanConfig, progress: bool) -> Au
         synthetic_pairs: synthetic.len(),
         per_item,
     }
+}
+
+/// The transfer generator's rows: "cold only" (the online MF, its cold items' vectors then trained
+/// on the synthetic pairs alone) and the online MF retrained on real plus synthetic pairs; and how
+/// many synthetic pairs there were.
+pub fn fit_transfer(split: &Split, config: &Config, progress: bool) -> ([Factorised; 2], usize) {
+    let base = HybridMf::fit(split, config, ItemVector::Fallback, progress);
+    let mut transfer = Transfer::new(TransferConfig::default());
+    for i in 0..split.n_items {
+        if !split.cold[i] {
+            transfer.content(&i.to_string(), &split.features[i]);
+        }
+    }
+    // The training pairs carry no time: their order stands for it.
+    for (n, &(u, i)) in split.train.iter().enumerate() {
+        transfer.interaction(&u.to_string(), &i.to_string(), n as i64);
+    }
+    let mut rng = SplitMix64::new(config.seed);
+    let mut synthetic = Vec::new();
+    for i in (0..split.n_items).filter(|&i| split.cold[i]) {
+        let id = i.to_string();
+        transfer.content(&id, &split.features[i]);
+        for u in transfer.shoppers_of(&id, 0, &mut rng) {
+            let u: u32 = u.parse().expect("users are numbered here");
+            synthetic.push((u, i as u32));
+        }
+    }
+    let mut item_side = base.clone();
+    item_side.name = "online MF, transfer behaviour, cold only";
+    let mut step_rng = StdRng::seed_from_u64(config.seed);
+    train_cold_items(&mut item_side, split, &synthetic, config, &mut step_rng);
+    let mut augmented = split.clone();
+    augmented.train.extend_from_slice(&synthetic);
+    let mut model = HybridMf::fit(&augmented, config, ItemVector::Fallback, progress);
+    model.name = "online MF + transfer behaviour";
+    ([item_side, model], synthetic.len())
 }
 
 /// Epochs over the synthetic pairs in [`train_cold_items`]: a cold item has `per_item` of them.

@@ -29,8 +29,15 @@ impl Table {
 }
 
 /// Fits and evaluates every model on `catalog`. `gan_epochs` > 0 adds the three behaviour-GAN
-/// rows. Progress, the split's sizes and the validation points go to stderr.
-pub fn run(catalog: &Catalog, config: Config, gan_epochs: usize, progress: bool) -> Table {
+/// rows, `transfer` the transfer generator's two. Progress, the split's sizes and the validation
+/// points go to stderr.
+pub fn run(
+    catalog: &Catalog,
+    config: Config,
+    gan_epochs: usize,
+    transfer_rows: bool,
+    progress: bool,
+) -> Table {
     let name = &catalog.name;
     let split = Split::new(catalog, config.cold_fraction, config.seed);
     eprintln!(
@@ -61,8 +68,17 @@ pub fn run(catalog: &Catalog, config: Config, gan_epochs: usize, progress: bool)
             "behaviour GAN: {} synthetic pairs ({} per cold item); losses by epoch {:?}",
             g.synthetic_pairs, g.per_item, g.gan_curve
         );
-        [g.generated, g.item_side, g.model]
+        vec![g.generated, g.item_side, g.model]
     });
+    let transferred = transfer_rows.then(|| {
+        let (rows, pairs) = augmented::fit_transfer(&split, &config, progress);
+        eprintln!("transfer generator: {pairs} synthetic pairs for the cold items");
+        rows.to_vec()
+    });
+    let gan: Option<Vec<_>> = match (gan, transferred) {
+        (None, None) => None,
+        (g, t) => Some(g.into_iter().chain(t).flatten().collect()),
+    };
     let mut tuning = Vec::new();
     let mut with_content = Vec::new();
     for base in [&mf, &hybrid, &online]

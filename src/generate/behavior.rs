@@ -7,13 +7,13 @@
 //! top-k there too, and only the pool comes back to the CPU. The GAN's discriminator scores each
 //! drawn (user, item) pair: a set it finds implausible on average is drawn again from new noise.
 
-use super::exposure::Exposure;
 use super::GenerateError;
 use crate::artifact::card::ModelCard;
 use crate::artifact::checkpoint;
 use crate::events::BehaviorKind;
 use crate::gan::behavior::{draw, Bag, Discriminator, GanConfig, Generator};
 use crate::gan::sequence::SequenceModel;
+use crate::recommend::exposure::Exposure;
 use crate::recommend::features::Sparse;
 use rand::rngs::StdRng;
 use std::io::BufRead;

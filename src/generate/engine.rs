@@ -16,12 +16,12 @@
 
 use super::behavior::BehaviorModel;
 use super::config::GenerationConfig;
-use super::exposure::Exposure;
 use super::reviews::ReviewModel;
 use super::shoppers::Shared;
 use super::GenerateError;
 use crate::events::BehaviorKind;
 use crate::events::{ProductEvent, SyntheticBehavior, SyntheticReview};
+use crate::recommend::exposure::Exposure;
 use crate::recommend::features::{hashed, named_features, Sparse};
 use crate::recommend::splitmix::SplitMix64;
 use crate::text::generator::Condition;

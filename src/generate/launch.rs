@@ -5,10 +5,10 @@ use super::engine::{Engine, Model};
 use super::metrics::GenerationMetrics;
 use super::service::{self, Reloader, Summary};
 use super::shoppers::Shared;
-use super::transfer::Transfer;
 use super::worker::Loader;
 use super::{GenerateError, GenerationConfig};
 use crate::observe::Metrics;
+use crate::recommend::transfer::Transfer;
 use crate::topology::Topology;
 use std::future::Future;
 

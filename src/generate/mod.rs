@@ -6,8 +6,9 @@
 //!   dynamic micro-batches;
 //! - [`engine`]: what a batch becomes: [`reviews`] and [`behavior`] sample in one pass per model,
 //!   [`gates`] drop what leaks, repeats or fails the judges, rejected records are sampled again;
-//! - [`transfer`]: the default behaviour source, real recent shoppers of a new product's content
-//!   neighbours, drawn from the index [`shoppers`] keeps current from the stage's topics;
+//! - the default behaviour source is the transfer generator (`recommend::transfer`): real recent
+//!   shoppers of a new product's content neighbours, drawn from the index [`shoppers`] keeps
+//!   current from the stage's topics;
 //! - [`cold`]: products still cold after their first round, generated for again;
 //! - [`config`]: the `[generation]` section of a topology (defined in `topology`); [`metrics`]:
 //!   what it reports.
@@ -19,7 +20,6 @@ pub mod cold;
 mod emitter;
 
 pub mod engine;
-pub mod exposure;
 pub mod gates;
 pub mod in_order;
 pub mod launch;
@@ -28,7 +28,6 @@ pub mod reload;
 pub mod reviews;
 pub mod service;
 pub mod shoppers;
-pub mod transfer;
 pub mod worker;
 
 pub use crate::topology::generation as config;

@@ -14,10 +14,10 @@
 //! the topics until shutdown.
 
 use super::metrics::GenerationMetrics;
-use super::transfer::Transfer;
 use super::GenerateError;
 use crate::codec::Codec;
 use crate::events::{EnrichedEvent, EventType, Origin, ProductEvent};
+use crate::recommend::transfer::Transfer;
 use crate::topology::Topology;
 use futures::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};

@@ -12,6 +12,7 @@
 
 pub mod bpr;
 pub mod content;
+pub mod exposure;
 pub mod features;
 pub mod hybrid;
 pub mod offline;
@@ -20,3 +21,4 @@ pub mod rank;
 pub mod snapshot;
 pub mod splitmix;
 pub mod tower;
+pub mod transfer;

@@ -65,7 +65,7 @@ pub struct GenerationConfig {
     #[serde(default = "default_pool")]
     pub user_pool: usize,
     /// A user is drawn for at most this many new products per `user_window_ms` of event time
-    /// (see `generate::exposure`).
+    /// (see `recommend::exposure`).
     #[serde(default = "default_user_max_new_items")]
     pub user_max_new_items: u32,
     #[serde(default = "default_user_window")]
@@ -330,80 +330,7 @@ pub fn models_dir() -> PathBuf {
     crate::data::repo_dir("WARMSTART_MODELS", "models")
 }
 
-/// `[generation.transfer]`: the transfer generator. A new product's synthetic shoppers are drawn
-/// from the real, recent shoppers of its nearest content neighbours; the same settings drive the
-/// stream evaluation's `transfer` row, so what is measured is what the stage runs.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TransferConfig {
-    /// Content neighbours whose shoppers are drawn from.
-    pub neighbours: usize,
-    /// While the nearest `neighbours` have fewer than `users` distinct shoppers between them,
-    /// further neighbours are added in order of similarity, up to this many in all (a value not
-    /// above `neighbours` means no widening, the default).
-    pub max_neighbours: usize,
-    /// Recent distinct shoppers kept per item.
-    pub recent: usize,
-    /// Synthetic shoppers per new product (one view each, at the product's time).
-    pub users: usize,
-    /// Weigh shared content features by their inverse document frequency (squared, as in a
-    /// TF-IDF cosine) when choosing neighbours, so that a shared brand counts for more than the
-    /// shared top category every product has.
-    pub idf: bool,
-    /// A user is drawn for at most this many new products per `window_ms` of event time (0: no
-    /// cap). Heavy shoppers are among the recent shoppers of most neighbourhoods.
-    pub max_per_user: u32,
-    pub window_ms: u64,
-    /// At start the stage reads the enriched and accepted-products topics from the beginning to
-    /// rebuild the shoppers it draws from, up to where they ended then, before it takes a new
-    /// product; after this long it goes on with what it has (and says so in the log; 0: no
-    /// wait, the index fills as it reads).
-    pub restore_timeout_ms: u64,
-}
-
-impl Default for TransferConfig {
-    fn default() -> Self {
-        TransferConfig {
-            neighbours: 5,
-            max_neighbours: 5,
-            recent: 50,
-            // Chosen on the validation period (`eval stream --validation`): 10, 40, 80 and 160
-            // users gave 1.08x, 1.20x, 1.26x and 1.26x no synthesis there.
-            users: 80,
-            idf: false,
-            // On the validation period a cap of 2 (or 1) new products per user per hour moved the
-            // new items' figure by 0.01x and warm items' not at all (docs/benchmarks.md): no cap.
-            max_per_user: 0,
-            window_ms: 3_600_000,
-            restore_timeout_ms: 120_000,
-        }
-    }
-}
-
-impl TransferConfig {
-    /// The first invalid field, by its name under `generation.transfer`, and why.
-    pub fn invalid_field(&self) -> Option<(&'static str, &'static str)> {
-        if self.neighbours == 0 {
-            return Some(("neighbours", "must be at least 1"));
-        }
-        if self.recent == 0 {
-            return Some(("recent", "must be at least 1"));
-        }
-        if self.neighbours > 10_000 || self.max_neighbours > 10_000 {
-            return Some(("neighbours", "at most 10000 (with max_neighbours)"));
-        }
-        if self.recent > 100_000 {
-            return Some(("recent", "at most 100000"));
-        }
-        if !(1..=1000).contains(&self.users) {
-            return Some(("users", "must be 1 to 1000"));
-        }
-        if self.max_per_user > 0 && self.window_ms == 0 {
-            return Some(("window_ms", "must be at least 1 when max_per_user is set"));
-        }
-        None
-    }
-}
+pub use crate::recommend::transfer::TransferConfig;
 
 /// `[generation.top_up]`: regenerate for products with fewer than `min_real_interactions` real
 /// interactions, every `interval_ms`, at most `max_rounds` times.

@@ -22,15 +22,15 @@
 
 pub mod gan;
 mod report;
-pub use crate::generate::transfer;
+pub use crate::recommend::transfer;
 
 pub use report::{plot, render};
 
 use crate::data::Catalog;
 use crate::events::{BehaviorKind, EnrichedEvent, Origin, ProductEvent};
-use crate::generate::transfer::{Transfer, TransferConfig};
 use crate::recommend::online::{Online, OnlineConfig};
 use crate::recommend::splitmix::SplitMix64;
+use crate::recommend::transfer::{Transfer, TransferConfig};
 use crate::topology::Weights;
 use gan::{GanError, GanGenerator};
 use std::collections::HashMap;

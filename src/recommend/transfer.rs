@@ -6,17 +6,92 @@
 //! It learns from the stream: every real interaction adds its user to the item's recent shoppers
 //! (the last [`TransferConfig::recent`] distinct ones), every product adds its content to an
 //! inverted index. A new product's neighbours are the items with the highest cosine of hashed
-//! content features that have shoppers. The stream evaluation feeds it in process; the stage
-//! feeds it from its topics ([`super::shoppers`]).
+//! content features that have shoppers. The stream evaluation and the cold-start table feed it in
+//! process; the generation stage feeds it from its topics (`generate::shoppers`). It lives with
+//! the models, below the evaluations and the services, so that all three run the same code.
 
 use super::exposure::Exposure;
 use crate::events::ProductEvent;
 use crate::recommend::features::{hashed, named_features, Sparse};
 use crate::recommend::splitmix::SplitMix64;
 use rand::Rng;
+use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
 
-pub use crate::topology::generation::TransferConfig;
+/// The transfer generator's settings, `[generation.transfer]` in a topology. A new product's synthetic shoppers are drawn
+/// from the real, recent shoppers of its nearest content neighbours; the same settings drive the
+/// stream evaluation's `transfer` row, so what is measured is what the stage runs.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// Content neighbours whose shoppers are drawn from.
+    pub neighbours: usize,
+    /// While the nearest `neighbours` have fewer than `users` distinct shoppers between them,
+    /// further neighbours are added in order of similarity, up to this many in all (a value not
+    /// above `neighbours` means no widening, the default).
+    pub max_neighbours: usize,
+    /// Recent distinct shoppers kept per item.
+    pub recent: usize,
+    /// Synthetic shoppers per new product (one view each, at the product's time).
+    pub users: usize,
+    /// Weigh shared content features by their inverse document frequency (squared, as in a
+    /// TF-IDF cosine) when choosing neighbours, so that a shared brand counts for more than the
+    /// shared top category every product has.
+    pub idf: bool,
+    /// A user is drawn for at most this many new products per `window_ms` of event time (0: no
+    /// cap). Heavy shoppers are among the recent shoppers of most neighbourhoods.
+    pub max_per_user: u32,
+    pub window_ms: u64,
+    /// At start the stage reads the enriched and accepted-products topics from the beginning to
+    /// rebuild the shoppers it draws from, up to where they ended then, before it takes a new
+    /// product; after this long it goes on with what it has (and says so in the log; 0: no
+    /// wait, the index fills as it reads).
+    pub restore_timeout_ms: u64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            neighbours: 5,
+            max_neighbours: 5,
+            recent: 50,
+            // Chosen on the validation period (`eval stream --validation`): 10, 40, 80 and 160
+            // users gave 1.08x, 1.20x, 1.26x and 1.26x no synthesis there.
+            users: 80,
+            idf: false,
+            // On the validation period a cap of 2 (or 1) new products per user per hour moved the
+            // new items' figure by 0.01x and warm items' not at all (docs/benchmarks.md): no cap.
+            max_per_user: 0,
+            window_ms: 3_600_000,
+            restore_timeout_ms: 120_000,
+        }
+    }
+}
+
+impl TransferConfig {
+    /// The first invalid field, by its name under `generation.transfer`, and why.
+    pub fn invalid_field(&self) -> Option<(&'static str, &'static str)> {
+        if self.neighbours == 0 {
+            return Some(("neighbours", "must be at least 1"));
+        }
+        if self.recent == 0 {
+            return Some(("recent", "must be at least 1"));
+        }
+        if self.neighbours > 10_000 || self.max_neighbours > 10_000 {
+            return Some(("neighbours", "at most 10000 (with max_neighbours)"));
+        }
+        if self.recent > 100_000 {
+            return Some(("recent", "at most 100000"));
+        }
+        if !(1..=1000).contains(&self.users) {
+            return Some(("users", "must be 1 to 1000"));
+        }
+        if self.max_per_user > 0 && self.window_ms == 0 {
+            return Some(("window_ms", "must be at least 1 when max_per_user is set"));
+        }
+        None
+    }
+}
 
 pub struct Transfer {
     config: TransferConfig,
@@ -65,11 +140,16 @@ impl Transfer {
 
     /// A product's content; the first one of an item counts.
     pub fn product(&mut self, p: &ProductEvent) {
-        let i = self.item(&p.item_id);
+        self.content(&p.item_id, &named_features(p));
+    }
+
+    /// An item's named content features (as [`named_features`] writes them); the first counts.
+    pub fn content(&mut self, id: &str, features: &[String]) {
+        let i = self.item(id);
         if !self.vectors[i as usize].is_empty() {
             return;
         }
-        let v = hashed(&named_features(p));
+        let v = hashed(features);
         for &(b, w) in &v {
             self.postings.entry(b).or_default().push((i, w));
         }
@@ -145,7 +225,12 @@ impl Transfer {
     /// cosine of the neighbours they shopped, most recent shoppers first among equals; users at
     /// their exposure cap are passed over.
     pub fn shoppers_for(&mut self, p: &ProductEvent, rng: &mut SplitMix64) -> Vec<String> {
-        let Some(&me) = self.index.get(&p.item_id) else {
+        self.shoppers_of(&p.item_id, p.ts, rng)
+    }
+
+    /// As [`Transfer::shoppers_for`], for the item `id` launched at `ts`.
+    pub fn shoppers_of(&mut self, id: &str, ts: i64, rng: &mut SplitMix64) -> Vec<String> {
+        let Some(&me) = self.index.get(id) else {
             return Vec::new();
         };
         let near = self.nearest(me);
@@ -153,7 +238,7 @@ impl Transfer {
         let mut at: HashMap<&str, usize> = HashMap::new();
         let capped = self.config.max_per_user > 0;
         let (exposure, index) = (&self.exposure, &self.user_index);
-        let allowed = |u: &str| !capped || index.get(u).is_none_or(|&i| exposure.allows(i, p.ts));
+        let allowed = |u: &str| !capped || index.get(u).is_none_or(|&i| exposure.allows(i, ts));
         // The nearest `neighbours`, then further ones while they have fewer than `users` distinct
         // shoppers between them, up to `max_neighbours`.
         let widest = self.config.max_neighbours.max(self.config.neighbours);
@@ -191,7 +276,7 @@ impl Transfer {
         if capped {
             for u in &out {
                 if let Some(&i) = self.user_index.get(u) {
-                    self.exposure.add(i, p.ts);
+                    self.exposure.add(i, ts);
                 }
             }
         }
