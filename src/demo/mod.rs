@@ -34,16 +34,10 @@ pub struct DemoReport {
 
 /// The sum of every sample of the counter or gauge family `name` in `registry`.
 fn family_total(registry: &prometheus::Registry, name: &str) -> f64 {
-    registry
-        .gather()
-        .iter()
-        .filter(|f| f.name() == name)
-        .flat_map(|f| f.get_metric().iter())
-        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
-        .sum()
+    labelled_total(registry, name, &[])
 }
 
-/// The sum of the samples of counter family `name` whose labels include all of `labels`.
+/// As [`family_total`], over the samples whose labels include all of `labels`.
 fn labelled_total(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
     registry
         .gather()
@@ -57,7 +51,7 @@ fn labelled_total(registry: &prometheus::Registry, name: &str, labels: &[(&str, 
                     .any(|l| l.name() == *k && l.value() == *v)
             })
         })
-        .map(|m| m.get_counter().get_value())
+        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
         .sum()
 }
 

@@ -184,8 +184,10 @@ impl Transfer {
         }
     }
 
-    /// The items with shoppers, most similar first, with their similarity to `me`.
-    fn nearest(&self, me: u32) -> Vec<(u32, f32)> {
+    /// The `limit` items with shoppers most similar to `me`, most similar first, with their
+    /// similarity. Every item sharing a bucket is a candidate (the category every product has
+    /// makes that most of the catalogue), so only the top `limit` are sorted, not all of them.
+    fn nearest(&self, me: u32, limit: usize) -> Vec<(u32, f32)> {
         let mut acc: HashMap<u32, f32> = HashMap::new();
         for &(b, w) in &self.vectors[me as usize] {
             let postings = self.postings.get(&b).map_or(&[][..], |v| v);
@@ -202,7 +204,16 @@ impl Transfer {
             }
         }
         let mut near: Vec<(u32, f32)> = acc.into_iter().collect();
-        near.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // A total order (ties by index), so the selected top is the sorted list's prefix.
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if limit == 0 {
+            return Vec::new();
+        }
+        if near.len() > limit {
+            near.select_nth_unstable_by(limit - 1, order);
+            near.truncate(limit);
+        }
+        near.sort_unstable_by(order);
         near
     }
 
@@ -213,9 +224,8 @@ impl Transfer {
             return Vec::new();
         };
         let names: HashMap<u32, &str> = self.index.iter().map(|(k, &v)| (v, k.as_str())).collect();
-        self.nearest(me)
+        self.nearest(me, n)
             .into_iter()
-            .take(n)
             .map(|(j, cos)| (names[&j].to_owned(), cos))
             .collect()
     }
@@ -233,7 +243,8 @@ impl Transfer {
         let Some(&me) = self.index.get(id) else {
             return Vec::new();
         };
-        let near = self.nearest(me);
+        let widest = self.config.max_neighbours.max(self.config.neighbours);
+        let near = self.nearest(me, widest);
         let mut weight: Vec<(String, f32)> = Vec::new();
         let mut at: HashMap<&str, usize> = HashMap::new();
         let capped = self.config.max_per_user > 0;
@@ -241,7 +252,6 @@ impl Transfer {
         let allowed = |u: &str| !capped || index.get(u).is_none_or(|&i| exposure.allows(i, ts));
         // The nearest `neighbours`, then further ones while they have fewer than `users` distinct
         // shoppers between them, up to `max_neighbours`.
-        let widest = self.config.max_neighbours.max(self.config.neighbours);
         for (n, &(j, cos)) in near.iter().enumerate() {
             if n >= widest || (n >= self.config.neighbours && weight.len() >= self.config.users) {
                 break;
