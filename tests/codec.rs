@@ -203,6 +203,49 @@ fn the_current_reader_schema_reads_old_data_with_defaults() {
 }
 
 #[test]
+fn enriched_records_written_before_review_text_stay_readable_under_their_id() {
+    use apache_avro::types::{Record, Value};
+    use warmstart::events::{EnrichedEvent, Origin};
+    let v0 = include_str!("../schemas/history/enriched_event.v0.avsc");
+    let schema = apache_avro::Schema::parse_str(v0).unwrap();
+    let mut r = Record::new(&schema).unwrap();
+    r.put("event_id", "e-1");
+    r.put("user_id", "u");
+    r.put("item_id", "i");
+    r.put("kind", Value::Enum(3, "review".into()));
+    r.put("ts", Value::TimestampMillis(1_600_000_000_000));
+    r.put("weight", 3.0f64);
+    r.put("origin", Value::Enum(0, "real".into()));
+    r.put("synthetic", false);
+    r.put("model_version", Value::Union(0, Box::new(Value::Null)));
+    r.put("rating", Value::Union(1, Box::new(Value::Int(5))));
+    let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()
+        .unwrap()
+        .write_value_to_vec(r)
+        .unwrap();
+    // Earlier builds wrote the enriched schema under id 5; this one writes its successor.
+    let mut framed = vec![0, 0, 0, 0, 5];
+    framed.extend_from_slice(&datum);
+    assert_ne!(EventType::Enriched.builtin_schema_id(), 5);
+    let codec = Codec::new(Format::Confluent, Arc::new(SchemaRegistry::builtin()));
+    let e: EnrichedEvent = codec.decode(EventType::Enriched, &framed).unwrap();
+    assert_eq!(
+        (e.origin, e.rating, e.review_text),
+        (Origin::Real, Some(5), None)
+    );
+    // And what this build writes carries the text.
+    let with = EnrichedEvent {
+        review_text: Some("works with my tuner".into()),
+        ..e
+    };
+    let bytes = codec.encode_to_vec(EventType::Enriched, &with).unwrap();
+    assert_eq!(bytes[4] as u32, EventType::Enriched.builtin_schema_id());
+    let back: EnrichedEvent = codec.decode(EventType::Enriched, &bytes).unwrap();
+    assert_eq!(back, with);
+}
+
+#[test]
 fn an_incompatible_writer_schema_is_rejected_at_registration() {
     let mut reg = SchemaRegistry::builtin();
     // `item_id` as an int cannot be read as the reader's string.

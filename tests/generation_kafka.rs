@@ -569,6 +569,7 @@ async fn products_still_cold_get_top_up_rounds_until_real_interactions_arrive() 
         synthetic: origin == Origin::Synthetic,
         model_version: None,
         rating: None,
+        review_text: None,
     };
     let events = [
         real(&warming, 1, Origin::Real),

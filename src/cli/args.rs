@@ -228,6 +228,9 @@ pub enum EvalCommand {
     /// online recommender; do new products reach their real first shoppers' top 20 sooner with
     /// synthetic data? (Amazon Beauty by default.)
     Stream {
+        /// A shipped data set (default: beauty, unless --catalog is given).
+        #[arg(long, value_enum, conflicts_with = "catalog")]
+        dataset: Option<Dataset>,
         #[command(flatten)]
         catalog: CatalogArgs,
         /// Share of the latest interactions in the evaluation window.
@@ -274,6 +277,10 @@ pub enum EvalCommand {
         /// `synthetic_weight`).
         #[arg(long, default_value_t = crate::recommend::online::OnlineConfig::default().synthetic_weight)]
         synthetic_weight: f32,
+        /// Distinct words of its real reviews an item's content may gain (the recommender's
+        /// `review_tokens`; 0: review text is not read). Only catalogues with review text.
+        #[arg(long, default_value_t = crate::recommend::online::OnlineConfig::default().review_tokens)]
+        review_tokens: usize,
         /// Also write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,

@@ -156,6 +156,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
             );
         }
         EvalCommand::Stream {
+            dataset,
             catalog,
             window,
             epochs,
@@ -169,10 +170,11 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
             transfer_idf,
             transfer_max_per_user,
             synthetic_weight,
+            review_tokens,
             json,
             plot,
         } => {
-            let mut catalog = super::catalog::open(&catalog)?;
+            let mut catalog = super::catalog::open_for_replay(dataset, &catalog)?;
             if validation {
                 catalog = crate::warmup::validation(&catalog, window);
             }
@@ -192,6 +194,7 @@ pub fn eval(command: EvalCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             config.model.synthetic_weight = synthetic_weight;
+            config.model.review_tokens = review_tokens;
             let report = crate::warmup::run(&catalog, &config, &variants, true)?;
             println!("{}", crate::warmup::render(&report));
             if let Some(parent) = plot.parent() {

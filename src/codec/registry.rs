@@ -2,7 +2,8 @@
 //! binary was built with.
 //!
 //! There is no schema-registry server in this deployment; the ids of the Confluent wire format are
-//! assigned in the repo (built-ins 1-6, older or foreign writer schemas added from the topology).
+//! assigned in the repo (built-ins 1-4, 6 and 7, this project's earlier built-ins under the ids
+//! they had (5: enriched v0), older or foreign writer schemas added from the topology).
 //! Registering a writer schema that the reader schema cannot resolve fails at start-up, not on the
 //! first record that uses it.
 
@@ -91,7 +92,14 @@ impl SchemaRegistry {
                 },
             );
         }
-        SchemaRegistry { builtin, by_id }
+        let mut registry = SchemaRegistry { builtin, by_id };
+        for (id, ty, text) in EventType::HISTORY {
+            // Covered by tests like the built-ins: a history schema the reader cannot read is a bug.
+            registry
+                .register(id, ty, text)
+                .expect("earlier built-in schemas stay readable");
+        }
+        registry
     }
 
     /// Adds a writer schema under `id` for event type `ty`, after checking that this build's

@@ -25,11 +25,13 @@ pub struct EnrichedEvent {
     pub model_version: Option<String>,
     #[serde(default)]
     pub rating: Option<i32>,
+    /// A real review's text, for the recommender's content profile (`review_tokens`).
+    #[serde(default)]
+    pub review_text: Option<String>,
 }
 
 impl EnrichedEvent {
-    /// A real interaction passed through with its weight; the review text stays behind, the
-    /// recommender does not need it.
+    /// A real interaction passed through with its weight and its review text.
     pub fn real(event: BehaviorEvent, weight: f64) -> Self {
         EnrichedEvent {
             event_id: event.event_id,
@@ -42,6 +44,7 @@ impl EnrichedEvent {
             synthetic: false,
             model_version: None,
             rating: event.rating,
+            review_text: event.review_text,
         }
     }
 }

@@ -52,16 +52,26 @@ impl EventType {
     }
 
     /// The schema id of the built-in schema in the Confluent wire format (see `codec::registry`).
+    /// A changed schema takes a new id, and its predecessor stays readable under its old one
+    /// (`HISTORY`): records already on the topics name the old id.
     pub fn builtin_schema_id(self) -> u32 {
         match self {
             EventType::Behavior => 1,
             EventType::Product => 2,
             EventType::SyntheticReview => 3,
             EventType::SyntheticBehavior => 4,
-            EventType::Enriched => 5,
+            EventType::Enriched => 7,
             EventType::DeadLetter => 6,
         }
     }
+
+    /// Earlier built-in schemas, readable under the ids this project's earlier builds wrote
+    /// with: (id, type, schema text).
+    pub const HISTORY: [(u32, EventType, &'static str); 1] = [(
+        5,
+        EventType::Enriched,
+        include_str!("../../schemas/history/enriched_event.v0.avsc"),
+    )];
 
     pub fn as_str(self) -> &'static str {
         match self {

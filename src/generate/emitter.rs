@@ -139,6 +139,7 @@ impl Emitter {
                 synthetic: true,
                 model_version: Some(b.model_version.clone()),
                 rating: None,
+                review_text: None,
             };
             self.send(
                 |o| &o.enriched,

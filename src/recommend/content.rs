@@ -99,6 +99,34 @@ impl ContentMatch {
         }
     }
 
+    /// The feature buckets of item `i`, sorted.
+    pub fn buckets_of(&self, i: usize) -> &[u32] {
+        &self.buckets[i]
+    }
+
+    /// Item `i` gains the buckets of `x` it does not have yet (its text grew), and returns how
+    /// many were new. Document frequencies and the item's norm follow at once; other items' norms
+    /// wait for the next refresh, as when an item arrives.
+    pub fn extend_item(&mut self, i: usize, x: &[u32]) -> usize {
+        let mut added = 0;
+        for &b in x {
+            let Err(pos) = self.buckets[i].binary_search(&b) else {
+                continue;
+            };
+            self.buckets[i].insert(pos, b);
+            self.df[b as usize] += 1;
+            self.postings[b as usize].push(i as u32);
+            if self.df[b as usize] == 1 {
+                self.idf[b as usize] = self.idf_for(1);
+            }
+            added += 1;
+        }
+        if added > 0 {
+            self.inv_norm[i] = self.norm_of(i);
+        }
+        added
+    }
+
     /// Recomputes the IDF table and every item's norm from the current counts.
     pub fn refresh(&mut self) {
         for b in 0..BUCKETS {
@@ -196,6 +224,39 @@ mod tests {
         let mut t = vec![0.0; 4];
         c.add_scores(&p, 1.0, &mut t);
         assert!((t[2] - 1.0).abs() < 1e-5 && t[0] < t[2], "{t:?}");
+    }
+
+    #[test]
+    fn an_item_whose_text_grows_matches_what_it_gained_as_if_it_had_arrived_with_it() {
+        let mut grown = ContentMatch::default();
+        let mut born = ContentMatch::default();
+        for c in [&mut grown, &mut born] {
+            c.add_item(&item(&["cat:guitar", "tok:strings"]));
+            c.add_item(&item(&["cat:guitar", "tok:capo"]));
+        }
+        grown.add_item(&item(&["cat:guitar"]));
+        born.add_item(&item(&["cat:guitar", "tok:capo", "tok:elixir"]));
+        let x: Vec<u32> = item(&["tok:capo", "tok:elixir", "cat:guitar"])
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect();
+        assert_eq!(grown.extend_item(2, &x), 2, "cat:guitar was there already");
+        assert_eq!(grown.extend_item(2, &x), 0, "nothing new the second time");
+        for c in [&mut grown, &mut born] {
+            c.refresh();
+        }
+        let (mut p, mut s, mut t) = (Profile::default(), vec![0.0; 3], vec![0.0; 3]);
+        grown.profile([1].into_iter(), &mut p);
+        grown.add_scores(&p, 1.0, &mut s);
+        born.profile([1].into_iter(), &mut p);
+        born.add_scores(&p, 1.0, &mut t);
+        assert!(
+            s[2] > s[0],
+            "the capo buyer's profile now reaches item 2: {s:?}"
+        );
+        s.iter()
+            .zip(&t)
+            .for_each(|(a, b)| assert!((a - b).abs() < 1e-6, "{s:?} {t:?}"));
     }
 
     #[test]

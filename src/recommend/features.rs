@@ -11,7 +11,7 @@ pub const BUCKETS: usize = 1 << 15;
 /// A sparse vector: (bucket, weight), sorted by bucket, buckets distinct.
 pub type Sparse = Vec<(u32, f32)>;
 
-fn bucket(feature: &str) -> u32 {
+pub fn bucket(feature: &str) -> u32 {
     // FNV-1a: stable across runs and platforms, unlike std's randomly seeded hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in feature.as_bytes() {

@@ -81,6 +81,11 @@ impl Hybrid {
         i
     }
 
+    /// Item `i`'s content features change (its text grew); its own embedding stays.
+    pub fn set_features(&mut self, i: usize, features: Sparse) {
+        self.features[i] = features;
+    }
+
     /// Randomises the tower's initial weights (zero weights would leave new items at zero).
     pub fn init_tower(&mut self, rng: &mut impl Rng) {
         let b = self.config.init_std * 3f32.sqrt();

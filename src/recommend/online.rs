@@ -14,7 +14,7 @@
 
 use super::bpr::{dot, BprConfig};
 use super::content::{ContentMatch, Profile};
-use super::features::{hashed, named_features};
+use super::features::{bucket, hashed, named_features, tokens};
 use super::hybrid::{Hybrid, ItemVector};
 use super::splitmix::SplitMix64;
 use crate::events::{EnrichedEvent, Origin, ProductEvent};
@@ -47,6 +47,10 @@ pub struct OnlineConfig {
     /// moving everything lowered it. Snapshots from before the choice read as off.
     #[serde(default)]
     pub synthetic_moves_users: bool,
+    /// Distinct words of its real reviews' text an item's content may gain, on top of its
+    /// product's (0: review text is not read). Off by default: see `add_text`.
+    #[serde(default)]
+    pub review_tokens: usize,
 }
 
 fn default_content_weight() -> f32 {
@@ -67,6 +71,7 @@ impl Default for OnlineConfig {
             content_weight: default_content_weight(),
             item_vector: ItemVector::Fallback,
             synthetic_moves_users: false,
+            review_tokens: 0,
         }
     }
 }
@@ -111,6 +116,9 @@ pub struct Online {
     #[serde(default)]
     content: ContentMatch,
     all_items: Vec<u32>,
+    /// Review words each item's content has gained (bounded by `review_tokens`).
+    #[serde(default)]
+    text_tokens: Vec<u32>,
     events: u64,
     newest_ts: i64,
     rng: SplitMix64,
@@ -137,6 +145,7 @@ impl Online {
             vectors: Vec::new(),
             content: ContentMatch::default(),
             all_items: Vec::new(),
+            text_tokens: Vec::new(),
             events: 0,
             newest_ts: 0,
             rng,
@@ -197,8 +206,54 @@ impl Online {
         self.vectors
             .extend(std::iter::repeat_n(0.0, self.config.bpr.dim));
         self.all_items.push(i as u32);
+        self.text_tokens.push(0);
         self.refresh_vector(i);
         i as u32
+    }
+
+    /// Words of a real review of `item` join its content (as title words do), until it has
+    /// gained `review_tokens` of them; returns how many joined. The item's content match and its
+    /// content tower input both change; what its own embedding learnt stays.
+    ///
+    /// `apply` calls it for a real event that carries review text. Measured with `warmstart eval
+    /// stream --review-tokens` on the two catalogues here with review text (docs/benchmarks.md):
+    /// all of a review's words lifted warm items 8-9% on Musical Instruments, whose products have
+    /// no text of their own, and cost them 1.5-10% on Gift Cards, whose products have titles. So it
+    /// is off by default, a setting for catalogues whose products say little.
+    pub fn add_text(&mut self, item: &str, text: &str) -> usize {
+        let Some(&i) = self.items.get(item) else {
+            return 0;
+        };
+        let i = i as usize;
+        let room = self
+            .config
+            .review_tokens
+            .saturating_sub(self.text_tokens[i] as usize);
+        if room == 0 {
+            return 0;
+        }
+        let have = self.content.buckets_of(i);
+        let mut new: Vec<u32> = Vec::new();
+        for t in tokens(text) {
+            let b = bucket(&format!("tok:{t}"));
+            if have.binary_search(&b).is_err() && !new.contains(&b) {
+                new.push(b);
+                if new.len() == room {
+                    break;
+                }
+            }
+        }
+        new.sort_unstable();
+        let added = self.content.extend_item(i, &new);
+        if added > 0 {
+            self.text_tokens[i] += added as u32;
+            let all = self.content.buckets_of(i);
+            let w = 1.0 / (all.len() as f32).sqrt();
+            self.model
+                .set_features(i, all.iter().map(|&b| (b, w)).collect());
+            self.refresh_vector(i);
+        }
+        added
     }
 
     /// A new product: it gets a vector from its content at once, so `/similar` and
@@ -229,6 +284,7 @@ impl Online {
     /// before synthetic histories were kept have none for their users.
     pub(crate) fn after_restore(&mut self) {
         self.synthetic.resize(self.seen.len(), Vec::new());
+        self.text_tokens.resize(self.item_ids.len(), 0);
     }
 
     /// How much synthetic evidence about item `i` still counts: 1 before any real interaction,
@@ -289,6 +345,9 @@ impl Online {
                 .observe(u, i, weight, &self.all_items, is_seen, rng, item_only);
             self.seen[u] = seen;
             self.refresh_vector(i);
+        }
+        if let (Origin::Real, Some(text)) = (e.origin, e.review_text.as_deref()) {
+            self.add_text(&e.item_id, text);
         }
         self.events += 1;
         if self.events.is_multiple_of(self.config.refresh_every) {
@@ -438,6 +497,7 @@ mod tests {
             synthetic: origin == Origin::Synthetic,
             model_version: None,
             rating: None,
+            review_text: None,
         }
     }
 
@@ -456,6 +516,65 @@ mod tests {
         }
         let recs: Vec<String> = m.recommend("nobody", 2).into_iter().map(|r| r.0).collect();
         assert_eq!(recs, vec!["a", "c"], "most popular, then freshest");
+    }
+
+    #[test]
+    fn real_review_words_join_an_items_content_up_to_the_cap_and_synthetic_ones_never() {
+        let review = |user: &str, item: &str, origin: Origin, text: &str| EnrichedEvent {
+            kind: BehaviorKind::Review,
+            review_text: Some(text.into()),
+            ..event(user, item, origin)
+        };
+        let run = |review_tokens: usize| {
+            let mut m = Online::new(OnlineConfig {
+                review_tokens,
+                ..OnlineConfig::default()
+            });
+            for t in ["strings", "cable", "tuner", "capo"] {
+                m.apply_product(&product(t, "", 0));
+            }
+            // The tuner's buyer reviewed it with words the capo gains from its own review.
+            m.apply(&review(
+                "u",
+                "tuner",
+                Origin::Real,
+                "clip on chromatic tuner",
+            ));
+            m.apply(&review(
+                "v",
+                "capo",
+                Origin::Synthetic,
+                "clip chromatic tuner",
+            ));
+            assert_eq!(
+                m.text_tokens[3], 0,
+                "synthetic text never reaches the content"
+            );
+            m.apply(&review(
+                "w",
+                "capo",
+                Origin::Real,
+                "a clip on capo, no chromatic tuner",
+            ));
+            m
+        };
+        let (on, off) = (run(3), run(0));
+        assert_eq!(on.text_tokens[3], 3, "capped at review_tokens");
+        assert_eq!(off.text_tokens[3], 0, "0: review text is not read");
+        // Same updates and random draws in both: only the content match differs.
+        let score = |m: &Online, item: &str| {
+            let all = m.recommend("u", 10);
+            all.into_iter().find(|(i, _)| i == item).unwrap().1
+        };
+        // The factor parts are the same in both; the lead over the cable (which shares only
+        // the category with the tuner) is the content match's doing.
+        let lead = |m: &Online| score(m, "capo") - score(m, "cable");
+        assert!(
+            lead(&on) > lead(&off) + 1.0,
+            "the shared words match: {} vs {}",
+            lead(&on),
+            lead(&off)
+        );
     }
 
     #[test]

@@ -129,6 +129,7 @@ mod tests {
                 synthetic: false,
                 model_version: None,
                 rating: None,
+                review_text: None,
             });
         }
     }

@@ -275,6 +275,7 @@ fn synthetic(
         synthetic: true,
         model_version: Some(version.into()),
         rating: None,
+        review_text: None,
     }
 }
 
