@@ -3,3 +3,4 @@
 export WARMSTART_CACHE="${WARMSTART_CACHE:-$HOME/.cache/warmstart}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$WARMSTART_CACHE/target}"
 export LIBTORCH="${LIBTORCH:-$("$(dirname "${BASH_SOURCE[0]}")/install-libtorch")}"
+export WARMSTART_PYTHON="${WARMSTART_PYTHON:-$WARMSTART_CACHE/py/bin/python}"

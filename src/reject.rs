@@ -27,12 +27,14 @@ pub enum RejectCode {
     UnknownSchemaId,
     /// A schema id that is known but belongs to another event type than the topic carries.
     SchemaMismatch,
+    /// A writer schema from the schema registry that this build's reader schema cannot read.
+    IncompatibleSchema,
     /// Timestamp further in the future than the topology's `max_future_skew_ms`.
     FutureTimestamp,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 12] = [
+    pub const ALL: [RejectCode; 13] = [
         RejectCode::PayloadTooLarge,
         RejectCode::InvalidUtf8,
         RejectCode::MalformedJson,
@@ -44,6 +46,7 @@ impl RejectCode {
         RejectCode::BadMagicByte,
         RejectCode::UnknownSchemaId,
         RejectCode::SchemaMismatch,
+        RejectCode::IncompatibleSchema,
         RejectCode::FutureTimestamp,
     ];
 
@@ -60,6 +63,7 @@ impl RejectCode {
             RejectCode::BadMagicByte => "bad_magic_byte",
             RejectCode::UnknownSchemaId => "unknown_schema_id",
             RejectCode::SchemaMismatch => "schema_mismatch",
+            RejectCode::IncompatibleSchema => "incompatible_schema",
             RejectCode::FutureTimestamp => "future_timestamp",
         }
     }

@@ -14,6 +14,7 @@ fn validate_accepts_every_shipped_topology() {
     for (file, inputs) in [
         ("default.toml", 3),
         ("generation.toml", 3),
+        ("registry.toml", 3),
         ("reviews-only.toml", 2),
         ("behavior-only.toml", 2),
     ] {

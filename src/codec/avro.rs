@@ -29,10 +29,7 @@ pub fn decode_datum<T: DeserializeOwned>(
     ty: EventType,
     bytes: &[u8],
 ) -> Result<T, Rejection> {
-    let entry = registry
-        .entry(ty.builtin_schema_id())
-        .expect("built-in schemas are always registered");
-    read_plain(&entry.plain, bytes)
+    read_plain(&registry.bare(ty).plain, bytes)
 }
 
 /// Confluent framing: magic byte, schema id, datum written with that schema.
@@ -60,12 +57,15 @@ pub fn decode_wire<T: DeserializeOwned>(
         ));
     }
     let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let entry = registry.entry(id).ok_or_else(|| {
-        Rejection::new(
-            RejectCode::UnknownSchemaId,
-            format!("schema id {id} is not registered"),
-        )
-    })?;
+    let entry = registry
+        .entry(id)
+        .ok_or_else(|| match registry.refusal(id) {
+            Some(reason) => Rejection::new(RejectCode::IncompatibleSchema, reason),
+            None => Rejection::new(
+                RejectCode::UnknownSchemaId,
+                format!("schema id {id} is not registered"),
+            ),
+        })?;
     if entry.ty != ty {
         return Err(Rejection::new(
             RejectCode::SchemaMismatch,

@@ -7,8 +7,9 @@
 mod avro;
 mod json;
 mod registry;
+pub mod remote;
 
-pub use registry::{RegistryError, SchemaRegistry};
+pub use registry::{Lookup, RegistryError, SchemaRegistry};
 
 use crate::events::EventType;
 use crate::reject::Rejection;
@@ -42,11 +43,32 @@ pub enum EncodeError {
 pub struct Codec {
     format: Format,
     registry: Arc<SchemaRegistry>,
+    /// The schema id written in the Confluent format: the one a registry server assigned to the
+    /// output's subject, else the built-in id.
+    write_id: Option<u32>,
+}
+
+/// The schema id of a Confluent wire-format record, when it has the header.
+pub fn wire_schema_id(bytes: &[u8]) -> Option<u32> {
+    match bytes {
+        [0, a, b, c, d, ..] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
 }
 
 impl Codec {
     pub fn new(format: Format, registry: Arc<SchemaRegistry>) -> Self {
-        Codec { format, registry }
+        Codec {
+            format,
+            registry,
+            write_id: None,
+        }
+    }
+
+    /// Writes `id` instead of the built-in id (the id a registry server gave this schema).
+    pub fn with_write_id(mut self, id: u32) -> Self {
+        self.write_id = Some(id);
+        self
     }
 
     pub fn format(&self) -> Format {
@@ -74,7 +96,8 @@ impl Codec {
             Format::Avro => avro::encode_datum(&self.registry, ty, value, out),
             Format::Confluent => {
                 out.push(0);
-                out.extend_from_slice(&ty.builtin_schema_id().to_be_bytes());
+                let id = self.write_id.unwrap_or_else(|| ty.builtin_schema_id());
+                out.extend_from_slice(&id.to_be_bytes());
                 avro::encode_datum(&self.registry, ty, value, out)
             }
         }

@@ -12,7 +12,8 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -43,7 +44,26 @@ pub(super) struct Entry {
 
 pub struct SchemaRegistry {
     builtin: HashMap<EventType, (&'static Schema, GenericDatumWriter<'static>)>,
-    by_id: HashMap<u32, Entry>,
+    /// The built-in schemas' readers, for bare datums (which name no id).
+    bare: HashMap<EventType, Arc<Entry>>,
+    /// Built-ins, the topology's and, with a registry server, the fetched ones. Behind a lock
+    /// because fetched schemas arrive while workers decode; a read costs no allocation.
+    by_id: RwLock<HashMap<u32, Arc<Entry>>>,
+    /// Fetched ids, oldest first, with the refusals: what `cache_capacity` bounds.
+    fetched: Mutex<VecDeque<u32>>,
+    /// Ids whose writer schema this build cannot read, with the reason: a record naming one is a
+    /// dead letter without a second fetch (an id's schema never changes).
+    refused: RwLock<HashMap<u32, String>>,
+    capacity: usize,
+}
+
+/// What the table holds for an id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Known,
+    /// Fetched, and this build's reader schema cannot read it.
+    Refused(String),
+    Unknown,
 }
 
 /// The most apache-avro may allocate for one string, bytes or collection while decoding.
@@ -72,6 +92,7 @@ impl SchemaRegistry {
         apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION);
         let mut builtin = HashMap::new();
         let mut by_id = HashMap::new();
+        let mut bare = HashMap::new();
         for ty in EventType::ALL {
             let id = ty.builtin_schema_id();
             // The built-in schemas are compiled in and covered by tests; failing here is a bug.
@@ -83,16 +104,22 @@ impl SchemaRegistry {
                 .build()
                 .expect("built-in schema resolves");
             builtin.insert(ty, (schema, writer));
-            by_id.insert(
-                id,
-                Entry {
-                    ty,
-                    plain,
-                    resolving: None,
-                },
-            );
+            let entry = Arc::new(Entry {
+                ty,
+                plain,
+                resolving: None,
+            });
+            bare.insert(ty, entry.clone());
+            by_id.insert(id, entry);
         }
-        let mut registry = SchemaRegistry { builtin, by_id };
+        let mut registry = SchemaRegistry {
+            builtin,
+            bare,
+            by_id: RwLock::new(by_id),
+            fetched: Mutex::new(VecDeque::new()),
+            refused: RwLock::new(HashMap::new()),
+            capacity: usize::MAX,
+        };
         for (id, ty, text) in EventType::HISTORY {
             // Covered by tests like the built-ins: a history schema the reader cannot read is a bug.
             registry
@@ -100,6 +127,20 @@ impl SchemaRegistry {
                 .expect("earlier built-in schemas stay readable");
         }
         registry
+    }
+
+    /// The table for a registry server: no id is known in advance (the server assigns them, and
+    /// its id 3 is whatever it registered third, not this build's built-in 3), each is fetched;
+    /// at most `capacity` are kept.
+    pub fn for_server(self, capacity: usize) -> Self {
+        self.by_id.write().expect("not poisoned").clear();
+        self.with_capacity(capacity)
+    }
+
+    /// At most `capacity` fetched schemas are kept (built-ins and the topology's always are).
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
     }
 
     /// Adds a writer schema under `id` for event type `ty`, after checking that this build's
@@ -110,9 +151,83 @@ impl SchemaRegistry {
         ty: EventType,
         schema_text: &str,
     ) -> Result<(), RegistryError> {
-        if self.by_id.contains_key(&id) {
+        if self
+            .by_id
+            .get_mut()
+            .expect("not poisoned")
+            .contains_key(&id)
+        {
             return Err(RegistryError::IdTaken(id));
         }
+        let entry = self.prepare(id, ty, schema_text)?;
+        self.by_id
+            .get_mut()
+            .expect("not poisoned")
+            .insert(id, Arc::new(entry));
+        Ok(())
+    }
+
+    /// A writer schema fetched from the registry server for a record of type `ty`: kept when
+    /// this build can read it, remembered as refused (with the reason, returned) when not. The
+    /// oldest fetched schema goes when `capacity` is reached.
+    pub fn insert_fetched(
+        &self,
+        id: u32,
+        ty: EventType,
+        schema_text: &str,
+    ) -> Result<(), RegistryError> {
+        let result = self.prepare(id, ty, schema_text);
+        let mut fetched = self.fetched.lock().expect("not poisoned");
+        if fetched.len() >= self.capacity {
+            if let Some(old) = fetched.pop_front() {
+                self.by_id.write().expect("not poisoned").remove(&old);
+                self.refused.write().expect("not poisoned").remove(&old);
+            }
+        }
+        fetched.push_back(id);
+        match result {
+            Ok(entry) => {
+                self.by_id
+                    .write()
+                    .expect("not poisoned")
+                    .insert(id, Arc::new(entry));
+                Ok(())
+            }
+            Err(e) => {
+                self.refused
+                    .write()
+                    .expect("not poisoned")
+                    .insert(id, e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Remembers `id` as unreadable for `reason` (a fetched schema that is not Avro at all).
+    pub fn refuse(&self, id: u32, reason: String) {
+        self.fetched.lock().expect("not poisoned").push_back(id);
+        self.refused
+            .write()
+            .expect("not poisoned")
+            .insert(id, reason);
+    }
+
+    pub fn lookup(&self, id: u32) -> Lookup {
+        if self.by_id.read().expect("not poisoned").contains_key(&id) {
+            return Lookup::Known;
+        }
+        match self.refused.read().expect("not poisoned").get(&id) {
+            Some(reason) => Lookup::Refused(reason.clone()),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// The fetched schemas held now (for the cache-size gauge and tests).
+    pub fn fetched_len(&self) -> usize {
+        self.fetched.lock().expect("not poisoned").len()
+    }
+
+    fn prepare(&self, id: u32, ty: EventType, schema_text: &str) -> Result<Entry, RegistryError> {
         let writer = Schema::parse_str(schema_text).map_err(ctx(id, ty))?;
         let reader = self.reader_schema(ty);
         SchemaCompatibility::can_read(&writer, reader).map_err(|e| {
@@ -122,6 +237,8 @@ impl SchemaRegistry {
                 reason: e.to_string(),
             }
         })?;
+        // Leaked once per id: fetched ids are bounded by `capacity` plus what eviction returned
+        // and a later record fetched again, which a registry's immutable ids keep rare.
         let writer = leak(writer);
         let plain = GenericDatumReader::builder(writer)
             .build()
@@ -130,15 +247,11 @@ impl SchemaRegistry {
             .reader_schema(reader)
             .build()
             .map_err(ctx(id, ty))?;
-        self.by_id.insert(
-            id,
-            Entry {
-                ty,
-                plain,
-                resolving: Some(resolving),
-            },
-        );
-        Ok(())
+        Ok(Entry {
+            ty,
+            plain,
+            resolving: Some(resolving),
+        })
     }
 
     /// The schema this build reads and writes `ty` with.
@@ -150,7 +263,17 @@ impl SchemaRegistry {
         &self.builtin[&ty].1
     }
 
-    pub(super) fn entry(&self, id: u32) -> Option<&Entry> {
-        self.by_id.get(&id)
+    /// The built-in reader of `ty`, for bare datums.
+    pub(super) fn bare(&self, ty: EventType) -> &Entry {
+        &self.bare[&ty]
+    }
+
+    pub(super) fn entry(&self, id: u32) -> Option<Arc<Entry>> {
+        self.by_id.read().expect("not poisoned").get(&id).cloned()
+    }
+
+    /// Why a fetched id was refused, if it was.
+    pub(super) fn refusal(&self, id: u32) -> Option<String> {
+        self.refused.read().expect("not poisoned").get(&id).cloned()
     }
 }

@@ -21,6 +21,7 @@ pub mod context;
 pub mod dead_letter;
 pub mod handoff;
 pub mod runtime;
+pub mod schemas;
 pub mod transaction;
 
 pub use runtime::{Runtime, Spec};

@@ -67,4 +67,6 @@ pub enum GenerateError {
     Encode(#[from] crate::codec::EncodeError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    #[error(transparent)]
+    Schemas(#[from] crate::delivery::schemas::SchemasError),
 }

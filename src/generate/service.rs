@@ -46,6 +46,7 @@ use super::{GenerateError, GenerationConfig};
 use crate::codec::Codec;
 use crate::delivery::ack::Slot;
 use crate::delivery::dead_letter::{DeadLetters, Source};
+use crate::delivery::schemas::Schemas;
 use crate::delivery::transaction::Offsets;
 use crate::delivery::{now_ms, Runtime, Spec};
 use crate::events::{DeadLetter, EnrichedEvent, EventType, Origin, ProductEvent};
@@ -104,7 +105,7 @@ fn weights(t: &Topology) -> Weights {
 /// The stage's outputs, and the topics among them it writes.
 fn outputs(
     topology: &Topology,
-    codec: impl Fn(crate::codec::Format) -> Codec,
+    codec: impl Fn(&str, crate::codec::Format) -> Codec,
 ) -> (Outputs, Vec<String>) {
     let o = &topology.outputs;
     // Validation made sure each kind the stage writes has its topic.
@@ -115,10 +116,19 @@ fn outputs(
     let reviews = o.synthetic_reviews.clone().unwrap_or_else(unused);
     let behavior = o.synthetic_behavior.clone().unwrap_or_else(unused);
     let outputs = Outputs {
-        reviews: (reviews.topic.clone(), codec(reviews.format)),
-        behavior: (behavior.topic.clone(), codec(behavior.format)),
-        enriched: (o.enriched.topic.clone(), codec(o.enriched.format)),
-        dead_letter: (o.dead_letter.topic.clone(), codec(o.dead_letter.format)),
+        reviews: (reviews.topic.clone(), codec(&reviews.topic, reviews.format)),
+        behavior: (
+            behavior.topic.clone(),
+            codec(&behavior.topic, behavior.format),
+        ),
+        enriched: (
+            o.enriched.topic.clone(),
+            codec(&o.enriched.topic, o.enriched.format),
+        ),
+        dead_letter: (
+            o.dead_letter.topic.clone(),
+            codec(&o.dead_letter.topic, o.dead_letter.format),
+        ),
     };
     let topics = [
         &outputs.reviews.0,
@@ -196,10 +206,24 @@ pub async fn run(
         .generation
         .as_ref()
         .ok_or(GenerateError::NotConfigured)?;
-    let registry = Arc::new(topology.schema_registry()?);
-    let codec = |f| Codec::new(f, registry.clone());
-    let (outputs, out_topics) = outputs(topology, codec);
     let o = &topology.outputs;
+    let writes = topology
+        .output_topics()
+        .into_iter()
+        .filter(|(_, ty, _)| {
+            matches!(
+                ty,
+                EventType::SyntheticReview
+                    | EventType::SyntheticBehavior
+                    | EventType::Enriched
+                    | EventType::DeadLetter
+            )
+        })
+        .collect();
+    // With a registry server its output schemas are registered before the stage consumes.
+    let schemas = Schemas::start(topology, topology.served_topics(), writes, &metrics).await?;
+    let codec = |topic: &str, f| schemas.codec(topic, f);
+    let (outputs, out_topics) = outputs(topology, codec);
     let input = o.products.topic.clone();
     let cold = config.top_up.clone().map(ColdCatalogue::new);
     let (handle, mut done_rx) = start_inference(config, loader, &gm).await?;
@@ -234,7 +258,8 @@ pub async fn run(
     let index_task = match shoppers {
         None => None,
         Some(index) => {
-            let start = super::shoppers::start(topology, index, gm.clone(), index_stopped.wait());
+            let start =
+                super::shoppers::start(topology, index, gm.clone(), &metrics, index_stopped.wait());
             tokio::select! {
                 started = start => match started {
                     Ok(task) => Some(task),
@@ -268,8 +293,8 @@ pub async fn run(
         handle,
         order: InOrder::default(),
         cold,
-        input_codec: codec(o.products.format),
-        enriched_codec: codec(o.enriched.format),
+        input_codec: codec(&o.products.topic, o.products.format),
+        enriched_codec: codec(&o.enriched.topic, o.enriched.format),
         enriched_topic: o.enriched.topic.clone(),
         records_in: metrics.records_in(&input),
         max_age_ms: config.max_product_age_ms as i64,
@@ -297,7 +322,17 @@ pub async fn run(
             }
             Some(done) = done_rx.recv() => stage.finished(&rt, done),
             msg = rt.consumer().recv() => match msg {
-                Ok(m) => stage.consumed(&rt, &m),
+                Ok(m) => {
+                    let payload = m.payload().unwrap_or_default();
+                    // Offsets are committed only once released, so a record left here on a
+                    // shutdown (the registry unreachable) is read again after a restart.
+                    if schemas.needs_fetch(m.topic(), payload)
+                        && !schemas.prepare(m.topic(), payload, &mut shutdown).await
+                    {
+                        break Ok(());
+                    }
+                    stage.consumed(&rt, &m)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "consume error");
                     rt.metrics().kafka_error("consume");

@@ -16,6 +16,7 @@
 use super::metrics::GenerationMetrics;
 use super::GenerateError;
 use crate::codec::Codec;
+use crate::delivery::schemas::Schemas;
 use crate::events::{EnrichedEvent, EventType, Origin, ProductEvent};
 use crate::recommend::transfer::Transfer;
 use crate::topology::Topology;
@@ -44,6 +45,7 @@ struct Feed {
     enriched: String,
     enriched_codec: Codec,
     products_codec: Codec,
+    schemas: Schemas,
     index: Shared,
     gm: GenerationMetrics,
 }
@@ -54,6 +56,7 @@ pub async fn start(
     topology: &Topology,
     index: Shared,
     gm: GenerationMetrics,
+    metrics: &crate::observe::Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<tokio::task::JoinHandle<()>, GenerateError> {
     let config = topology
@@ -61,7 +64,8 @@ pub async fn start(
         .as_ref()
         .ok_or(GenerateError::NotConfigured)?;
     let o = &topology.outputs;
-    let registry = Arc::new(topology.schema_registry()?);
+    // Its registry requests count in the stage's metrics, with the stage's own.
+    let schemas = Schemas::start(topology, topology.served_topics(), Vec::new(), metrics).await?;
     let mut kafka = topology.kafka.clone();
     // Never used for commits or a subscription; librdkafka wants one for a consumer anyway.
     kafka.group_id = format!("{}-shoppers", config.group_id);
@@ -103,8 +107,9 @@ pub async fn start(
     let feed = Feed {
         consumer,
         enriched: o.enriched.topic.clone(),
-        enriched_codec: Codec::new(o.enriched.format, registry.clone()),
-        products_codec: Codec::new(o.products.format, registry),
+        enriched_codec: schemas.codec(&o.enriched.topic, o.enriched.format),
+        products_codec: schemas.codec(&o.products.topic, o.products.format),
+        schemas,
         index,
         gm,
     };
@@ -126,7 +131,11 @@ impl Feed {
         let mut check = tokio::time::interval(Duration::from_millis(200));
         while !ends.is_empty() && started.elapsed() < timeout {
             tokio::select! {
-                m = self.consumer.recv() => self.apply_batch(m),
+                // A restore cut short by a shutdown is dropped by the caller's select.
+                m = self.consumer.recv() => {
+                    let never = &mut std::pin::pin!(std::future::pending::<()>());
+                    self.apply_batch(m, never).await;
+                }
                 _ = check.tick() => {
                     // The position, not the last offset seen: it also moves past the
                     // transaction markers of an exactly-once producer, which are never delivered.
@@ -162,7 +171,11 @@ impl Feed {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                m = self.consumer.recv() => self.apply_batch(m),
+                m = self.consumer.recv() => {
+                    if !self.apply_batch(m, &mut shutdown).await {
+                        break;
+                    }
+                }
                 _ = gauges.tick() => {
                     let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
                     self.gm.shoppers(index.users(), index.items());
@@ -173,12 +186,29 @@ impl Feed {
 
     /// Applies `first` and whatever else is ready, up to [`MAX_BATCH`], decoded first and then
     /// under one short lock, so that a draw on the inference thread never waits on decoding.
-    fn apply_batch(&self, first: rdkafka::error::KafkaResult<BorrowedMessage<'_>>) {
+    /// A record whose writer schema is not in the table yet waits for its fetch (nothing is
+    /// committed here, so a record is never skipped for an outage); `false` when `stop` resolved
+    /// meanwhile.
+    async fn apply_batch(
+        &self,
+        first: rdkafka::error::KafkaResult<BorrowedMessage<'_>>,
+        stop: &mut (impl Future<Output = ()> + Unpin),
+    ) -> bool {
         let mut updates = Vec::with_capacity(MAX_BATCH);
         let mut next = Some(first);
+        let mut going = true;
         while let Some(m) = next.take() {
             match m {
-                Ok(m) => updates.extend(self.decode(&m)),
+                Ok(m) => {
+                    let payload = m.payload().unwrap_or_default();
+                    if self.schemas.needs_fetch(m.topic(), payload)
+                        && !self.schemas.prepare(m.topic(), payload, stop).await
+                    {
+                        going = false;
+                        break;
+                    }
+                    updates.extend(self.decode(&m))
+                }
                 Err(e) => tracing::warn!(error = %e, "shopper index: consume error"),
             }
             if updates.len() < MAX_BATCH {
@@ -192,6 +222,7 @@ impl Feed {
                 Update::Product(p) => index.product(&p),
             }
         }
+        going
     }
 
     fn decode(&self, m: &BorrowedMessage<'_>) -> Option<Update> {

@@ -25,6 +25,12 @@ pub struct Metrics {
     kafka_errors: IntCounterVec,
     batch_seconds: Histogram,
     ready: IntGauge,
+    /// What `ready` is made of: the delivery runtime's view (broker and assignment) and the
+    /// schema registry's (reachable, or none configured).
+    broker_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    registry_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    registry_requests: IntCounterVec,
+    registry_up: IntGauge,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -110,6 +116,17 @@ impl Metrics {
             "1 when the pipeline has a broker connection and an assignment.",
         ));
         must(registry.register(Box::new(ready.clone())));
+        let registry_requests = counter_vec(
+            "schema_registry_requests_total",
+            "Requests to the schema-registry server, by call (schema, register) and outcome (ok, not_found, refused, unreachable).",
+            &["call", "outcome"],
+        );
+        let registry_up = must(IntGauge::new(
+            "schema_registry_up",
+            "0 while the schema-registry server cannot be reached (records wait), else 1.",
+        ));
+        registry_up.set(1);
+        must(registry.register(Box::new(registry_up.clone())));
         let build = must(IntGaugeVec::new(
             Opts::new("build_info", "Build and runtime facts; always 1."),
             &["version", "rdkafka", "torch_device"],
@@ -133,6 +150,10 @@ impl Metrics {
             kafka_errors,
             batch_seconds,
             ready,
+            broker_ready: Default::default(),
+            registry_ok: std::sync::Arc::new(true.into()),
+            registry_requests,
+            registry_up,
         }
     }
 
@@ -173,8 +194,26 @@ impl Metrics {
     pub fn kafka_error(&self, code: &str) {
         self.kafka_errors.with_label_values(&[code]).inc();
     }
+    /// The delivery runtime's readiness; `/readyz` also needs the schema registry.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.set(ready as i64);
+        use std::sync::atomic::Ordering::Relaxed;
+        self.broker_ready.store(ready, Relaxed);
+        self.ready
+            .set((ready && self.registry_ok.load(Relaxed)) as i64);
+    }
+    /// A call to the schema-registry server and how it went.
+    pub fn registry_request(&self, call: &str, outcome: &str) {
+        self.registry_requests
+            .with_label_values(&[call, outcome])
+            .inc();
+    }
+    /// Whether the schema-registry server can be reached; readiness follows.
+    pub fn set_registry_reachable(&self, ok: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.registry_ok.store(ok, Relaxed);
+        self.registry_up.set(ok as i64);
+        self.ready
+            .set((ok && self.broker_ready.load(Relaxed)) as i64);
     }
     /// Sum of `records_in_total` over the input topics.
     pub fn total_records_in(&self) -> u64 {

@@ -13,9 +13,10 @@
 //! the same partition, which is where a retrying producer puts it, is always seen by the worker
 //! that saw the original.
 
-use super::runner::{consume_error, PipelineError, Summary};
+use super::runner::{consume_error, ready, PipelineError, Summary};
 use super::worker::Worker;
 use crate::delivery::handoff::Handoff;
+use crate::delivery::schemas::Resolver;
 use crate::delivery::{now_ms, Runtime};
 use futures::FutureExt;
 use rdkafka::message::{Message, OwnedMessage};
@@ -75,6 +76,7 @@ impl Workers {
     pub async fn feed(
         &self,
         rt: &mut Runtime,
+        resolver: Option<&Resolver>,
         shutdown: &mut (impl Future<Output = ()> + Unpin),
     ) -> Result<(), PipelineError> {
         let mut commit_tick = rt.commit_interval();
@@ -98,13 +100,31 @@ impl Workers {
                 msg = rt.consumer().recv() => match msg {
                     Ok(m) => {
                         rt.touch();
-                        self.route(m.detach(), &mut batches);
+                        let mut stopped = !ready(rt, resolver, &m, shutdown).await;
+                        if !stopped {
+                            self.route(m.detach(), &mut batches);
+                        }
                         for _ in 0..BATCH * self.queues.len() {
+                            if stopped {
+                                break;
+                            }
                             match rt.consumer().recv().now_or_never() {
-                                Some(Ok(m)) => self.route(m.detach(), &mut batches),
+                                Some(Ok(m)) => {
+                                    if ready(rt, resolver, &m, shutdown).await {
+                                        self.route(m.detach(), &mut batches);
+                                    } else {
+                                        stopped = true;
+                                    }
+                                }
                                 Some(Err(e)) => consume_error(rt, e),
                                 None => break,
                             }
+                        }
+                        if stopped {
+                            // What was taken before the record that waited is processed; the
+                            // shutdown has fired, so a full queue is not waited for.
+                            self.hand_over(&mut batches, rt, shutdown).await;
+                            return Ok(());
                         }
                         if !self.hand_over(&mut batches, rt, shutdown).await {
                             tracing::info!("pipeline draining (shutdown while the workers were full)");

@@ -9,14 +9,14 @@
 
 use super::parallel::Workers;
 use super::worker::Worker;
-use crate::codec::{EncodeError, SchemaRegistry};
+use crate::codec::EncodeError;
+use crate::delivery::schemas::{self, Resolver, Schemas, SchemasError};
 use crate::delivery::transaction::Offsets;
 use crate::delivery::{now_ms, DeliveryError, Runtime, Spec};
 use crate::observe::Metrics;
 use crate::topology::Topology;
 use futures::FutureExt;
 use std::future::Future;
-use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -30,6 +30,8 @@ pub enum PipelineError {
     NoRoute(&'static str),
     #[error("worker thread: {0}")]
     Worker(String),
+    #[error(transparent)]
+    Registry(#[from] crate::codec::remote::RemoteError),
 }
 
 impl From<rdkafka::error::KafkaError> for PipelineError {
@@ -67,18 +69,33 @@ const DRAIN_BATCH: usize = 64;
 
 pub struct Pipeline {
     topology: Topology,
-    registry: Arc<SchemaRegistry>,
     metrics: Metrics,
 }
 
 impl Pipeline {
     pub fn new(topology: Topology, metrics: Metrics) -> Result<Self, PipelineError> {
-        let registry = Arc::new(topology.schema_registry()?);
-        Ok(Pipeline {
-            topology,
-            registry,
-            metrics,
-        })
+        // The writer schemas of `[[schemas]]` are read and checked now, before any client.
+        topology.schema_registry()?;
+        Ok(Pipeline { topology, metrics })
+    }
+
+    /// The schema table, the inputs' resolver and the outputs' ids: with a registry server the
+    /// output schemas are registered here, so a refusal stops the pipeline before it consumes.
+    async fn schemas(&self) -> Result<Schemas, PipelineError> {
+        let t = &self.topology;
+        let o = &t.outputs;
+        let writes = [&o.enriched, &o.products, &o.dead_letter];
+        let outputs = t
+            .output_topics()
+            .into_iter()
+            .filter(|(topic, _, _)| writes.iter().any(|w| &w.topic == topic))
+            .collect();
+        Schemas::start(t, t.input_topics(), outputs, &self.metrics)
+            .await
+            .map_err(|e| match e {
+                SchemasError::Topology(e) => PipelineError::Topology(e),
+                SchemasError::Registry(e) => PipelineError::Registry(e),
+            })
     }
 
     fn spec(&self) -> Spec {
@@ -102,10 +119,10 @@ impl Pipeline {
         }
     }
 
-    fn worker(&self, rt: &Runtime) -> Worker {
+    fn worker(&self, rt: &Runtime, schemas: &Schemas) -> Worker {
         Worker::new(
             &self.topology,
-            &self.registry,
+            schemas,
             &self.metrics,
             rt.sender().clone(),
             rt.dead_letters(),
@@ -115,6 +132,7 @@ impl Pipeline {
     /// Runs until `shutdown` resolves, then drains: stops fetching, waits for the producer to
     /// deliver everything, commits, and leaves the group.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<Summary, PipelineError> {
+        let schemas = self.schemas().await?;
         let mut rt = Runtime::start(self.spec(), self.metrics.clone()).await?;
         let workers = self.topology.runtime.worker_threads();
         tracing::info!(
@@ -126,12 +144,16 @@ impl Pipeline {
         );
         tokio::pin!(shutdown);
         let (result, summary) = if workers <= 1 {
-            let mut worker = self.worker(&rt);
-            let result = inline(&mut rt, &mut worker, &mut shutdown).await;
+            let mut worker = self.worker(&rt, &schemas);
+            let resolver = schemas.resolver.as_ref();
+            let result = inline(&mut rt, &mut worker, resolver, &mut shutdown).await;
             (result, worker.summary)
         } else {
-            let threads = Workers::spawn(workers, || self.worker(&rt), rt.handoff().clone())?;
-            let result = threads.feed(&mut rt, &mut shutdown).await;
+            let threads =
+                Workers::spawn(workers, || self.worker(&rt, &schemas), rt.handoff().clone())?;
+            let result = threads
+                .feed(&mut rt, schemas.resolver.as_ref(), &mut shutdown)
+                .await;
             let (summary, worker_result) = threads.join().await;
             (result.and(worker_result), summary)
         };
@@ -146,6 +168,7 @@ impl Pipeline {
 async fn inline(
     rt: &mut Runtime,
     worker: &mut Worker,
+    resolver: Option<&Resolver>,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), PipelineError> {
     let mut commit_tick = rt.commit_interval();
@@ -167,11 +190,19 @@ async fn inline(
             msg = rt.consumer().recv() => match msg {
                 Ok(m) => {
                     rt.touch();
+                    if !ready(rt, resolver, &m, shutdown).await {
+                        return Ok(());
+                    }
                     worker.handle(&m)?;
                     drop(m);
                     for _ in 0..DRAIN_BATCH {
                         match rt.consumer().recv().now_or_never() {
-                            Some(Ok(m)) => worker.handle(&m)?,
+                            Some(Ok(m)) => {
+                                if !ready(rt, resolver, &m, shutdown).await {
+                                    return Ok(());
+                                }
+                                worker.handle(&m)?
+                            }
                             Some(Err(e)) => consume_error(rt, e),
                             None => break,
                         }
@@ -186,6 +217,28 @@ async fn inline(
             }
         }
     }
+}
+
+/// Whether `m` may be processed: its writer schema is in the table (fetched if need be), or it
+/// needs none. `false` after a shutdown while the registry could not be reached; the consumer is
+/// then back at `m`, so nothing after the last processed record is committed.
+pub(super) async fn ready(
+    rt: &Runtime,
+    resolver: Option<&Resolver>,
+    m: &impl rdkafka::Message,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> bool {
+    let Some(r) = resolver else {
+        return true;
+    };
+    if r.prepare(m.topic(), m.payload().unwrap_or(&[]), shutdown)
+        .await
+    {
+        return true;
+    }
+    tracing::info!("pipeline draining (shutdown while the schema registry was unreachable)");
+    schemas::rewind(rt, m);
+    false
 }
 
 pub(super) fn consume_error(rt: &Runtime, e: rdkafka::error::KafkaError) {

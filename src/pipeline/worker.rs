@@ -5,16 +5,16 @@
 use super::chain::Chain;
 use super::runner::{PipelineError, Summary};
 use super::{stages, InputCtx, Record};
-use crate::codec::{Codec, SchemaRegistry};
+use crate::codec::Codec;
 use crate::delivery::ack::{pack, Slot};
 use crate::delivery::dead_letter::{DeadLetters, Source};
 use crate::delivery::runtime::Sender;
+use crate::delivery::schemas::Schemas;
 use crate::events::EventType;
 use crate::observe::Metrics;
 use crate::topology::{OutputConfig, Topology};
 use rdkafka::message::Message;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 struct Input {
     event_type: EventType,
@@ -30,10 +30,10 @@ struct Output {
 }
 
 impl Output {
-    fn new(c: &OutputConfig, registry: &Arc<SchemaRegistry>) -> Self {
+    fn new(c: &OutputConfig, schemas: &Schemas) -> Self {
         Output {
             topic: c.topic.clone(),
-            codec: Codec::new(c.format, registry.clone()),
+            codec: schemas.codec(&c.topic, c.format),
         }
     }
 }
@@ -60,7 +60,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         t: &Topology,
-        registry: &Arc<SchemaRegistry>,
+        schemas: &Schemas,
         metrics: &Metrics,
         sender: Sender,
         dead_letters: DeadLetters,
@@ -73,7 +73,7 @@ impl Worker {
                     i.topic.clone(),
                     Input {
                         event_type: i.event_type,
-                        codec: Codec::new(i.format, registry.clone()),
+                        codec: schemas.codec(&i.topic, i.format),
                         records_in: metrics.records_in(&i.topic),
                         slots: HashMap::new(),
                     },
@@ -92,14 +92,14 @@ impl Worker {
             outputs: HashMap::from([
                 (
                     EventType::Enriched,
-                    Output::new(&t.outputs.enriched, registry),
+                    Output::new(&t.outputs.enriched, schemas),
                 ),
                 (
                     EventType::Product,
-                    Output::new(&t.outputs.products, registry),
+                    Output::new(&t.outputs.products, schemas),
                 ),
             ]),
-            dead_letter: Output::new(&t.outputs.dead_letter, registry),
+            dead_letter: Output::new(&t.outputs.dead_letter, schemas),
             chain,
             stage_timers,
             sender,

@@ -10,6 +10,7 @@
 use super::http::AppState;
 use super::ServiceError;
 use crate::codec::Codec;
+use crate::delivery::schemas::Schemas;
 use crate::delivery::transaction::Offsets;
 use crate::delivery::{now_ms, Runtime, Spec};
 use crate::events::{EnrichedEvent, EventType, Origin, ProductEvent};
@@ -22,7 +23,6 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Records applied under one write lock, at most.
@@ -98,13 +98,22 @@ pub async fn consume(
     let config = &topology.recommender;
     let mut kafka = topology.kafka.clone();
     kafka.group_id = config.group_id.clone();
-    let registry = Arc::new(topology.schema_registry()?);
     let o = &topology.outputs;
+    // The runtime's own metrics (commits, lag, registry requests) are not exported by the
+    // recommender, whose `/metrics` keeps its own registry.
+    let runtime_metrics = Metrics::new("none");
+    let schemas = Schemas::start(
+        topology,
+        topology.served_topics(),
+        Vec::new(),
+        &runtime_metrics,
+    )
+    .await?;
     let inputs = Inputs {
         enriched: o.enriched.topic.clone(),
         products: o.products.topic.clone(),
-        enriched_codec: Codec::new(o.enriched.format, registry.clone()),
-        products_codec: Codec::new(o.products.format, registry),
+        enriched_codec: schemas.codec(&o.enriched.topic, o.enriched.format),
+        products_codec: schemas.codec(&o.products.topic, o.products.format),
     };
     let snapshot_path = config.snapshot.clone();
     // It writes nothing: the runtime gives it the consumer, at least once on the positions it
@@ -122,9 +131,7 @@ pub async fn consume(
         offsets: Offsets::Positions,
         subscribe: snapshot_path.is_none(),
     };
-    // The runtime's own metrics (commits, lag) are not exported by the recommender, whose
-    // `/metrics` keeps its own registry.
-    let rt = Runtime::start(spec, Metrics::new("none")).await?;
+    let rt = Runtime::start(spec, runtime_metrics).await?;
     let consumer = rt.consumer();
     let mut offsets = snapshot::Offsets::new();
     match &snapshot_path {
@@ -201,29 +208,50 @@ pub async fn consume(
                     Ok(m) => m,
                     Err(e) => { tracing::warn!(error = %e, "consume error"); continue; }
                 };
-                let mut model = state.model.write().unwrap_or_else(|p| p.into_inner());
-                let mut next = Some(first);
-                let mut applied = 0;
-                while let Some(m) = next.take() {
-                    inputs.apply(&mut model, &state, &m);
-                    if snapshot_path.is_none() {
-                        let key = (m.topic() == inputs.products, m.partition());
-                        let slot = *slots
-                            .entry(key)
-                            .or_insert_with(|| rt.tracker().slot(m.topic(), m.partition()));
-                        rt.processed(slot, m.offset(), 0);
+                // Batches under the write lock; a record whose writer schema must be fetched
+                // ends its batch and starts the next one after the fetch, which happens outside
+                // the lock (it may wait out a registry outage while the HTTP handlers serve).
+                let mut pending = Some(first);
+                let mut stopped = false;
+                while let Some(first) = pending.take() {
+                    let payload = first.payload().unwrap_or_default();
+                    if schemas.needs_fetch(first.topic(), payload) {
+                        state.metrics.ready.set(0);
+                        if !schemas.prepare(first.topic(), payload, &mut shutdown).await {
+                            // Not applied, so neither committed nor in the snapshot's offsets.
+                            stopped = true;
+                            break;
+                        }
+                        state.metrics.ready.set(1);
                     }
-                    offsets.entry(m.topic().to_owned()).or_default().insert(m.partition(), m.offset() + 1);
-                    applied += 1;
-                    if applied < MAX_BATCH {
-                        next = match consumer.recv().now_or_never() {
-                            Some(Ok(m)) => Some(m),
-                            Some(Err(e)) => { tracing::warn!(error = %e, "consume error"); None }
-                            None => None,
-                        };
+                    let mut model = state.model.write().unwrap_or_else(|p| p.into_inner());
+                    let mut next = Some(first);
+                    let mut applied = 0;
+                    while let Some(m) = next.take() {
+                        inputs.apply(&mut model, &state, &m);
+                        if snapshot_path.is_none() {
+                            let key = (m.topic() == inputs.products, m.partition());
+                            let slot = *slots
+                                .entry(key)
+                                .or_insert_with(|| rt.tracker().slot(m.topic(), m.partition()));
+                            rt.processed(slot, m.offset(), 0);
+                        }
+                        offsets.entry(m.topic().to_owned()).or_default().insert(m.partition(), m.offset() + 1);
+                        applied += 1;
+                        if applied < MAX_BATCH {
+                            match consumer.recv().now_or_never() {
+                                Some(Ok(m)) if schemas.needs_fetch(m.topic(), m.payload().unwrap_or_default()) => pending = Some(m),
+                                Some(Ok(m)) => next = Some(m),
+                                Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
+                                None => {}
+                            }
+                        }
                     }
+                    drop(model);
                 }
-                drop(model);
+                if stopped {
+                    break;
+                }
                 state.metrics.ready.set(1);
             }
         }

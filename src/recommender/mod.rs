@@ -26,4 +26,6 @@ pub enum ServiceError {
     Topology(#[from] crate::topology::TopologyError),
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
+    #[error(transparent)]
+    Schemas(#[from] crate::delivery::schemas::SchemasError),
 }

@@ -71,7 +71,12 @@ pub struct Topology {
     /// The online recommender service (`warmstart recommender`).
     #[serde(default)]
     pub recommender: recommender::RecommenderConfig,
+    /// A schema-registry server for the Confluent format; absent: the built-in ids.
+    #[serde(default)]
+    pub schema_registry: Option<RegistryConfig>,
 }
+
+pub use crate::codec::remote::RegistryConfig;
 
 fn default_name() -> String {
     "default".into()
@@ -295,6 +300,47 @@ impl Topology {
         Ok(registry)
     }
 
+    /// Topic, event type and format of each input.
+    pub fn input_topics(&self) -> Vec<(String, EventType, crate::codec::Format)> {
+        self.inputs
+            .values()
+            .map(|i| (i.topic.clone(), i.event_type, i.format))
+            .collect()
+    }
+
+    /// The pipeline's enriched and accepted-product outputs (topic, event type, format): what
+    /// the recommender and the generation stage read.
+    pub fn served_topics(&self) -> Vec<(String, EventType, crate::codec::Format)> {
+        let o = &self.outputs;
+        vec![
+            (
+                o.enriched.topic.clone(),
+                EventType::Enriched,
+                o.enriched.format,
+            ),
+            (
+                o.products.topic.clone(),
+                EventType::Product,
+                o.products.format,
+            ),
+        ]
+    }
+
+    /// Topic, event type and format of each output the topology names.
+    pub fn output_topics(&self) -> Vec<(String, EventType, crate::codec::Format)> {
+        let o = &self.outputs;
+        [
+            (Some(&o.enriched), EventType::Enriched),
+            (Some(&o.products), EventType::Product),
+            (Some(&o.dead_letter), EventType::DeadLetter),
+            (o.synthetic_reviews.as_ref(), EventType::SyntheticReview),
+            (o.synthetic_behavior.as_ref(), EventType::SyntheticBehavior),
+        ]
+        .into_iter()
+        .filter_map(|(c, ty)| c.map(|c| (c.topic.clone(), ty, c.format)))
+        .collect()
+    }
+
     pub fn load(path: &Path) -> Result<Self, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
             path: path.to_owned(),
@@ -311,6 +357,15 @@ impl Topology {
         for schema in &mut topology.schemas {
             if schema.file.is_relative() {
                 schema.file = base.join(&schema.file);
+            }
+        }
+        if let Some(ca) = topology
+            .schema_registry
+            .as_mut()
+            .and_then(|r| r.ca_location.as_mut())
+        {
+            if ca.is_relative() {
+                *ca = base.join(&*ca);
             }
         }
         if let Some(snapshot) = &mut topology.recommender.snapshot {
@@ -410,6 +465,18 @@ impl Topology {
         }
         stages::validate(&self.stages)?;
         self.recommender.validate()?;
+        if let Some(r) = &self.schema_registry {
+            if !self.schemas.is_empty() {
+                return Err(invalid(
+                    "schemas",
+                    "with [schema_registry] the writer schemas and their ids come from the registry; remove [[schemas]]",
+                ));
+            }
+            r.validate().map_err(|e| match e.split_once(": ") {
+                Some((field, reason)) => invalid(field, reason),
+                None => invalid("schema_registry", e.as_str()),
+            })?;
+        }
         if let Some(g) = &self.generation {
             g.validate()?;
             // Each kind of synthetic record needs its topic only when the stage writes it.

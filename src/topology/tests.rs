@@ -222,3 +222,26 @@ fn workers_are_bounded_and_zero_means_one_per_core() {
     ));
     assert!(e.contains("runtime.workers"), "{e}");
 }
+
+const REGISTRY: &str = include_str!("../../topologies/registry.toml");
+
+#[test]
+fn a_registry_topology_takes_its_schemas_from_the_registry_and_names_bad_fields() {
+    let t = Topology::parse(REGISTRY).unwrap();
+    let r = t.schema_registry.as_ref().unwrap();
+    assert!(r.url.ends_with("/apis/ccompat/v7"));
+    assert_eq!((r.timeout_ms, r.cache_capacity), (5000, 1000));
+    let with_schemas =
+        format!("{REGISTRY}\n[[schemas]]\nid = 101\ntype = \"behavior\"\nfile = \"x.avsc\"\n");
+    let e = err(&with_schemas);
+    assert!(
+        e.contains("schemas") && e.contains("come from the registry"),
+        "{e}"
+    );
+    let e = err(&REGISTRY.replace("url = \"http://registry:8080", "url = \"registry:8080"));
+    assert!(e.contains("schema_registry.url"), "{e}");
+    let e = err(&REGISTRY.replace("# password = \"...\"", "password = \"p\""));
+    assert!(e.contains("schema_registry.password"), "{e}");
+    let e = err(&REGISTRY.replace("# ca_location", "nonsense = 1\n# ca_location"));
+    assert!(e.contains("nonsense"), "{e}");
+}

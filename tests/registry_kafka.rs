@@ -1,0 +1,316 @@
+//! The Confluent wire format with a real schema-registry server (Apicurio Registry's ccompat API,
+//! `scripts/registry start`) on the real broker, against the Confluent client's own Avro
+//! serializer and deserializer (confluent-kafka-python, `tests/fixtures/confluent_client.py`).
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use warmstart::codec::remote::{RegistryClient, RegistryConfig, RemoteError};
+use warmstart::events::DeadLetter;
+
+fn registry_url() -> String {
+    std::env::var("WARMSTART_REGISTRY_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8181/apis/ccompat/v7".into())
+}
+
+fn python() -> String {
+    std::env::var("WARMSTART_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/warmstart/py/bin/python")
+    })
+}
+
+fn client() -> RegistryClient {
+    RegistryClient::new(&config(&registry_url())).unwrap()
+}
+
+fn config(url: &str) -> RegistryConfig {
+    toml::from_str(&format!("url = \"{url}\"")).unwrap()
+}
+
+async fn require_registry() {
+    if let Err(e) = client().schema(1).await {
+        panic!(
+            "no schema registry at {} (scripts/registry start): {e}",
+            registry_url()
+        );
+    }
+}
+
+/// The Confluent Python client, as a producer or consumer; its stdout's JSON lines.
+fn confluent(args: &[&str]) -> (i32, Vec<serde_json::Value>) {
+    let out = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/confluent_client.py"))
+        .args(args)
+        .env("WARMSTART_BROKERS", brokers())
+        .env("WARMSTART_REGISTRY_URL", registry_url())
+        .output()
+        .expect("the test venv's python (scripts/setup)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 3,
+        "confluent_client {args:?}: {code}\n{stderr}"
+    );
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (code, lines)
+}
+
+fn produce(topic: &str, schema: &Path, count: usize, prefix: &str) -> Result<u32, String> {
+    let n = count.to_string();
+    let s = schema.to_str().unwrap();
+    let args = [
+        "produce", "--topic", topic, "--schema", s, "--count", &n, "--prefix", prefix,
+    ];
+    let (code, lines) = confluent(&args);
+    let last = lines.last().cloned().unwrap_or_default();
+    if code == 3 {
+        return Err(last.to_string());
+    }
+    Ok(last["schema_id"].as_u64().unwrap() as u32)
+}
+
+fn schema_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The test topology with a registry: the Confluent-format input and the enriched output in the
+/// Confluent format, no `[[schemas]]` (ids come from the registry).
+fn topology(topics: &Topics, dir: &Path, url: &str) -> PathBuf {
+    let base = topics.write_topology(dir);
+    let text = std::fs::read_to_string(&base).unwrap();
+    let schemas_start = text.find("[[schemas]]").unwrap();
+    let runtime_start = text.find("[runtime]").unwrap();
+    let mut text = format!("{}{}", &text[..schemas_start], &text[runtime_start..]);
+    text = text.replace(
+        &format!("[outputs.enriched]\ntopic = \"{}\"", topics.enriched),
+        &format!(
+            "[outputs.enriched]\ntopic = \"{}\"\nformat = \"confluent\"",
+            topics.enriched
+        ),
+    );
+    text.push_str(&format!(
+        "\n[schema_registry]\nurl = \"{url}\"\nusername = \"warmstart\"\npassword = \"registry-pw-4711\"\n"
+    ));
+    std::fs::write(&base, text).unwrap();
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_serializer_output_with_registry_ids_reaches_the_enriched_topic() {
+    require_broker();
+    require_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("registry");
+    topics.create().await;
+    let reg = client();
+
+    // Any shared registry has other subjects: they take ids that are built-in ids here.
+    for (i, s) in [
+        r#""string""#,
+        r#"{"type":"record","name":"Other","fields":[{"name":"x","type":"int"}]}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        reg.register(&format!("{}-other-{i}-value", topics.group), s)
+            .await
+            .unwrap();
+    }
+
+    let current = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/behavior_event.avsc");
+    let v0 = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/history/behavior_event.v0.avsc");
+    let current_text = std::fs::read_to_string(&current).unwrap();
+    // A reader-compatible evolution: one added field with a default.
+    let v2 = schema_file(
+        dir.path(),
+        "v2.avsc",
+        &current_text.replace(
+            r#"{"name": "review_text", "type": ["null", "string"], "default": null}"#,
+            r#"{"name": "review_text", "type": ["null", "string"], "default": null},
+    {"name": "channel", "type": ["null", "string"], "default": null}"#,
+        ),
+    );
+    // Incompatible with this build's reader: item_id an int.
+    let retyped = schema_file(
+        dir.path(),
+        "retyped.avsc",
+        &current_text.replace(
+            r#"{"name": "item_id", "type": "string"}"#,
+            r#"{"name": "item_id", "type": "int"}"#,
+        ),
+    );
+
+    // Producers first wrote with v0, then with today's schema, then with v2: the client registers
+    // each under `<topic>-value`, and the registry gives them ids.
+    let topic = topics.behavior_avro.clone();
+    let id_v0 = produce(&topic, &v0, 50, "v0").unwrap();
+    let id_v1 = produce(&topic, &current, 100, "v1").unwrap();
+    let id_v2 = produce(&topic, &v2, 20, "v2").unwrap();
+    assert!(id_v0 != id_v1 && id_v1 != id_v2, "{id_v0} {id_v1} {id_v2}");
+
+    // The incompatible schema: refused by the registry under its BACKWARD rule...
+    let refused = produce(&topic, &retyped, 5, "bad").unwrap_err();
+    assert!(refused.contains("409"), "{refused}");
+    // ...but the first version of another subject is checked against nothing, so someone can
+    // register it there (as with the rule off), and a producer can write with its id: refused by
+    // the pipeline at first use, its records dead letters with the reason.
+    let bad_id = reg
+        .register(
+            &format!("{}-loose-value", topics.group),
+            &std::fs::read_to_string(&retyped).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut bad = vec![0u8];
+    bad.extend_from_slice(&bad_id.to_be_bytes());
+    // item_id 7 as an Avro int, the other fields valid.
+    let datum = {
+        let s =
+            apache_avro::Schema::parse_str(&std::fs::read_to_string(&retyped).unwrap()).unwrap();
+        let mut r = apache_avro::types::Record::new(&s).unwrap();
+        r.put("event_id", "bad-0");
+        r.put("user_id", "u");
+        r.put("item_id", 7);
+        r.put("kind", apache_avro::types::Value::Enum(0, "view".into()));
+        r.put(
+            "ts",
+            apache_avro::types::Value::TimestampMillis(1_700_000_000_000),
+        );
+        r.put(
+            "session_id",
+            apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)),
+        );
+        r.put(
+            "rating",
+            apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)),
+        );
+        r.put(
+            "review_text",
+            apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)),
+        );
+        apache_avro::writer::datum::GenericDatumWriter::builder(&s)
+            .build()
+            .unwrap()
+            .write_value_to_vec(r)
+            .unwrap()
+    };
+    bad.extend_from_slice(&datum);
+    // And an id no registry has.
+    let mut unknown = vec![0u8];
+    unknown.extend_from_slice(&4_000_000_000u32.to_be_bytes());
+    unknown.extend_from_slice(&datum);
+    kcat_produce_payloads(
+        &topic,
+        &[bad.clone(), bad.clone(), unknown.clone(), unknown],
+        dir.path(),
+    );
+
+    let http_port = free_port();
+    let addr = format!("127.0.0.1:{http_port}");
+    let path = topology(&topics, dir.path(), &registry_url());
+    let mut pipeline = spawn_pipeline(&path, &addr);
+
+    let enriched = wait_for_count(&topics.enriched, 170, Duration::from_secs(90));
+    assert_eq!(enriched, 170, "every valid event once");
+    assert_eq!(wait_for_count(&topics.dlq, 4, Duration::from_secs(30)), 4);
+    let mut reasons: Vec<(String, String)> = read_all(&topics.dlq)
+        .iter()
+        .map(|r| {
+            let d: DeadLetter = serde_json::from_slice(&r.payload).unwrap();
+            (d.reason_code, d.reason_message)
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons[0].0, "incompatible_schema");
+    assert_eq!(reasons[1].0, "incompatible_schema");
+    assert!(
+        reasons[0].1.contains("item_id") || reasons[0].1.contains("cannot be read"),
+        "{:?}",
+        reasons[0]
+    );
+    assert_eq!(reasons[2].0, "unknown_schema_id");
+    assert_eq!(reasons[3].0, "unknown_schema_id");
+
+    // The enriched output in the Confluent format, read back by the Confluent deserializer with
+    // the id the pipeline registered under `<topic>-value`.
+    let (_, lines) = confluent(&["consume", "--topic", &topics.enriched, "--count", "170"]);
+    let mut ids: Vec<String> = lines
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 170, "170 distinct events");
+    assert!(lines.iter().all(|v| v["origin"] == "real"));
+    let with_text = lines
+        .iter()
+        .filter(|v| v["review_text"] == "fits the strings well")
+        .count();
+    assert!(with_text > 0, "review text travels on the enriched topic");
+
+    // Each writer schema was fetched once, and the password shows nowhere.
+    let metrics = http_get_ok(&addr, "/metrics").unwrap();
+    let fetched: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("warmstart_schema_registry_requests_total{call=\"schema\""))
+        .filter(|l| l.contains("outcome=\"ok\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(
+        fetched, 4.0,
+        "v0, v1, v2 and the retyped schema, once each:\n{metrics}"
+    );
+    assert!(!metrics.contains("registry-pw-4711"));
+    sigterm_and_wait(&mut pipeline.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_schema_the_registry_refuses_stops_the_pipeline_at_start() {
+    require_broker();
+    require_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("registry-refused");
+    topics.create().await;
+    // Someone registered an unrelated schema under the enriched topic's subject.
+    let e = client()
+        .register(
+            &format!("{}-value", topics.enriched),
+            r#"{"type":"record","name":"Unrelated","fields":[{"name":"x","type":"int"}]}"#,
+        )
+        .await
+        .unwrap();
+    assert!(e > 0);
+    let path = topology(&topics, dir.path(), &registry_url());
+    let out = warmstart(&[
+        "run",
+        "--topology",
+        path.to_str().unwrap(),
+        "--http-listen",
+        "",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("`{}-value`", topics.enriched)) && stderr.contains("incompatible"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("registry-pw-4711"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_at_start_is_a_clear_error_after_the_retries() {
+    let port = free_port();
+    let c = RegistryClient::new(&config(&format!("http://127.0.0.1:{port}"))).unwrap();
+    let e = c.register("t-value", r#""string""#).await.unwrap_err();
+    assert!(matches!(e, RemoteError::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains(&port.to_string()), "{e}");
+}
