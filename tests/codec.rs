@@ -367,3 +367,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_table_for_a_registry_server_knows_no_id_until_fetched_and_keeps_at_most_its_capacity() {
+    use warmstart::codec::Lookup;
+    let table = SchemaRegistry::builtin().for_server(2);
+    // The server's id 3 is whatever it registered third, not this build's built-in 3.
+    assert_eq!(table.lookup(3), Lookup::Unknown);
+    let current = EventType::Behavior.schema_text();
+    table.insert_fetched(3, EventType::Behavior, V0).unwrap();
+    table.insert_fetched(4, EventType::Behavior, current).unwrap();
+    let retyped = V0.replace(
+        r#"{"name": "item_id", "type": "string"}"#,
+        r#"{"name": "item_id", "type": "int"}"#,
+    );
+    let e = table
+        .insert_fetched(5, EventType::Behavior, &retyped)
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Incompatible { id: 5, .. }), "{e}");
+    assert!(matches!(table.lookup(5), Lookup::Refused(r) if r.contains("cannot be read")));
+    // Capacity 2: the oldest fetched id (3) went to make room.
+    assert_eq!(table.lookup(3), Lookup::Unknown);
+    assert_eq!(table.lookup(4), Lookup::Known);
+    assert_eq!(table.fetched_len(), 2);
+    let codec = Codec::new(Format::Confluent, Arc::new(table));
+    let mut framed = old_datum(5);
+    let r = codec
+        .decode::<BehaviorEvent>(EventType::Behavior, &framed)
+        .unwrap_err();
+    assert_eq!(r.code.as_str(), "incompatible_schema");
+    framed[4] = 3;
+    let r = codec
+        .decode::<BehaviorEvent>(EventType::Behavior, &framed)
+        .unwrap_err();
+    assert_eq!(r.code.as_str(), "unknown_schema_id");
+}

@@ -85,18 +85,33 @@ fn schema_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// The test topology with a registry: the Confluent-format input and the enriched output in the
 /// Confluent format, no `[[schemas]]` (ids come from the registry).
 fn topology(topics: &Topics, dir: &Path, url: &str) -> PathBuf {
+    topology_with(topics, dir, url, true, "")
+}
+
+/// As `topology`; `confluent_enriched` false keeps the enriched output JSON, `runtime` goes at
+/// the top of `[runtime]`.
+fn topology_with(
+    topics: &Topics,
+    dir: &Path,
+    url: &str,
+    confluent_enriched: bool,
+    runtime: &str,
+) -> PathBuf {
     let base = topics.write_topology(dir);
     let text = std::fs::read_to_string(&base).unwrap();
     let schemas_start = text.find("[[schemas]]").unwrap();
     let runtime_start = text.find("[runtime]").unwrap();
     let mut text = format!("{}{}", &text[..schemas_start], &text[runtime_start..]);
-    text = text.replace(
-        &format!("[outputs.enriched]\ntopic = \"{}\"", topics.enriched),
-        &format!(
-            "[outputs.enriched]\ntopic = \"{}\"\nformat = \"confluent\"",
-            topics.enriched
-        ),
-    );
+    text = text.replace("[runtime]\n", &format!("[runtime]\n{runtime}"));
+    if confluent_enriched {
+        text = text.replace(
+            &format!("[outputs.enriched]\ntopic = \"{}\"", topics.enriched),
+            &format!(
+                "[outputs.enriched]\ntopic = \"{}\"\nformat = \"confluent\"",
+                topics.enriched
+            ),
+        );
+    }
     text.push_str(&format!(
         "\n[schema_registry]\nurl = \"{url}\"\nusername = \"warmstart\"\npassword = \"registry-pw-4711\"\n"
     ));
@@ -271,6 +286,25 @@ async fn confluent_serializer_output_with_registry_ids_reaches_the_enriched_topi
     );
     assert!(!metrics.contains("registry-pw-4711"));
     sigterm_and_wait(&mut pipeline.0);
+
+    // The recommender reads the enriched topic with the registry's ids too.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _recommender = spawn_recommender(&path, &unique("registry-rec"), &listen);
+    let applied = wait_for_metric(
+        &listen,
+        "warmstart_recommender_events_applied_total{origin=\"real\"}",
+        170.0,
+        Duration::from_secs(60),
+    );
+    assert_eq!(applied, 170.0);
+    let rejected = metric(
+        &listen,
+        &format!(
+            "warmstart_recommender_events_rejected_total{{topic=\"{}\"}}",
+            topics.enriched
+        ),
+    );
+    assert_eq!(rejected, 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,4 +347,161 @@ async fn an_unreachable_registry_at_start_is_a_clear_error_after_the_retries() {
     let e = c.register("t-value", r#""string""#).await.unwrap_err();
     assert!(matches!(e, RemoteError::Unreachable { .. }), "{e}");
     assert!(e.to_string().contains(&port.to_string()), "{e}");
+}
+
+/// A registry of this test's own (`scripts/registry` on a free port), so that stopping it
+/// disturbs no other test; stopped when dropped.
+struct OwnRegistry {
+    port: u16,
+}
+
+impl OwnRegistry {
+    fn start() -> Self {
+        let r = OwnRegistry { port: free_port() };
+        r.script("start");
+        r
+    }
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/apis/ccompat/v7", self.port)
+    }
+    fn script(&self, what: &str) {
+        let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/registry"))
+            .arg(what)
+            .env("REGISTRY_PORT", self.port.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/registry {what}");
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+/// `events` in the wire format under `id`, each datum with `tail` appended (the encoding of the
+/// fields a later writer schema adds).
+fn framed(events: &[warmstart::events::BehaviorEvent], id: u32, tail: &[u8]) -> Vec<Vec<u8>> {
+    use std::sync::Arc;
+    use warmstart::codec::{Codec, Format, SchemaRegistry};
+    let codec =
+        Codec::new(Format::Confluent, Arc::new(SchemaRegistry::builtin())).with_write_id(id);
+    events
+        .iter()
+        .map(|e| {
+            let mut b = codec
+                .encode_to_vec(warmstart::events::EventType::Behavior, e)
+                .unwrap();
+            b.extend_from_slice(tail);
+            b
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_stopped_mid_stream_turns_readiness_off_and_back_and_loses_nothing_exactly_once()
+{
+    require_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("registry-outage");
+    topics.create().await;
+    let registry = OwnRegistry::start();
+    let reg = RegistryClient::new(&config(&registry.url())).unwrap();
+    let current = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/behavior_event.avsc"),
+    )
+    .unwrap();
+    // A later writer: one more optional field at the end, so its datum is today's plus a null.
+    let evolved = current.replace(
+        r#"{"name": "review_text", "type": ["null", "string"], "default": null}"#,
+        r#"{"name": "review_text", "type": ["null", "string"], "default": null},
+    {"name": "channel", "type": ["null", "string"], "default": null}"#,
+    );
+    let subject = format!("{}-value", topics.behavior_avro);
+    let register = || async {
+        (
+            reg.register(&subject, &current).await.unwrap(),
+            reg.register(&subject, &evolved).await.unwrap(),
+        )
+    };
+    let (id_current, id_evolved) = register().await;
+    assert_ne!(id_current, id_evolved);
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let path = topology_with(
+        &topics,
+        dir.path(),
+        &registry.url(),
+        false,
+        "delivery = \"exactly_once\"\n",
+    );
+    let mut pipeline = spawn_pipeline(&path, &addr);
+    let events = real_events(3_000);
+    let (before, during) = events.split_at(1_000);
+    kcat_produce_payloads(
+        &topics.behavior_avro,
+        &framed(before, id_current, &[]),
+        dir.path(),
+    );
+    // Under exactly-once the high watermarks count transaction markers too: read committed.
+    let committed = |n: usize| {
+        poll_until(Duration::from_secs(90), || {
+            let got = read_committed(&topics.enriched).len();
+            (got >= n).then_some(got)
+        })
+    };
+    assert_eq!(committed(1_000), Some(1_000));
+    wait_until("ready", Duration::from_secs(30), || {
+        (http_get(&addr, "/readyz").0 == 200).then_some(())
+    });
+
+    // The registry goes away; then records arrive whose writer schema the pipeline has not
+    // fetched yet, followed by more with the cached one (they wait behind them on their
+    // partitions, or flow on the others).
+    registry.script("stop");
+    let (evolved_part, cached_part) = during.split_at(1_000);
+    kcat_produce_payloads(
+        &topics.behavior_avro,
+        &framed(evolved_part, id_evolved, &[0]),
+        dir.path(),
+    );
+    kcat_produce_payloads(
+        &topics.behavior_avro,
+        &framed(cached_part, id_current, &[]),
+        dir.path(),
+    );
+    wait_until(
+        "/readyz 503 while the registry is down",
+        Duration::from_secs(60),
+        || (http_get(&addr, "/readyz").0 == 503).then_some(()),
+    );
+    assert_eq!(metric(&addr, "warmstart_schema_registry_up"), 0.0);
+    assert!(count(&topics.dlq) == 0, "an outage is not bad input");
+
+    // Back, empty (in-memory storage): the same schemas registered in the same order get the
+    // same ids, as a registry restored from its storage would serve them.
+    registry.script("start");
+    assert_eq!(register().await, (id_current, id_evolved));
+    wait_until(
+        "/readyz 200 with the registry back",
+        Duration::from_secs(60),
+        || (http_get(&addr, "/readyz").0 == 200).then_some(()),
+    );
+    assert_eq!(committed(3_000), Some(3_000));
+    sigterm_and_wait(&mut pipeline.0);
+
+    // read_committed: every event exactly once, none dead-lettered.
+    let mut ids: Vec<String> = read_committed(&topics.enriched)
+        .iter()
+        .map(|p| {
+            let e: warmstart::events::EnrichedEvent = serde_json::from_slice(p).unwrap();
+            e.event_id
+        })
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (3_000, 3_000), "no loss, no duplicate");
+    assert_eq!(count(&topics.dlq), 0);
 }
