@@ -376,7 +376,9 @@ fn a_table_for_a_registry_server_knows_no_id_until_fetched_and_keeps_at_most_its
     assert_eq!(table.lookup(3), Lookup::Unknown);
     let current = EventType::Behavior.schema_text();
     table.insert_fetched(3, EventType::Behavior, V0).unwrap();
-    table.insert_fetched(4, EventType::Behavior, current).unwrap();
+    table
+        .insert_fetched(4, EventType::Behavior, current)
+        .unwrap();
     let retyped = V0.replace(
         r#"{"name": "item_id", "type": "string"}"#,
         r#"{"name": "item_id", "type": "int"}"#,
@@ -384,7 +386,10 @@ fn a_table_for_a_registry_server_knows_no_id_until_fetched_and_keeps_at_most_its
     let e = table
         .insert_fetched(5, EventType::Behavior, &retyped)
         .unwrap_err();
-    assert!(matches!(e, RegistryError::Incompatible { id: 5, .. }), "{e}");
+    assert!(
+        matches!(e, RegistryError::Incompatible { id: 5, .. }),
+        "{e}"
+    );
     assert!(matches!(table.lookup(5), Lookup::Refused(r) if r.contains("cannot be read")));
     // Capacity 2: the oldest fetched id (3) went to make room.
     assert_eq!(table.lookup(3), Lookup::Unknown);

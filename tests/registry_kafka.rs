@@ -505,3 +505,78 @@ async fn a_registry_stopped_mid_stream_turns_readiness_off_and_back_and_loses_no
     assert_eq!((n, ids.len()), (3_000, 3_000), "no loss, no duplicate");
     assert_eq!(count(&topics.dlq), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_password_stays_out_of_the_logs_and_metrics_at_debug_level() {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    require_broker();
+    require_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("registry-secret");
+    topics.create().await;
+    let id = client()
+        .register(
+            &format!("{}-value", topics.behavior_avro),
+            warmstart::events::EventType::Behavior.schema_text(),
+        )
+        .await
+        .unwrap();
+    let path = topology(&topics, dir.path(), &registry_url());
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Not `spawn_pipeline`: this test reads everything the run logs, at debug level, HTTP
+    // client included.
+    let mut child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["run", "--http-listen", &addr, "--topology"])
+            .arg(&path)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let logs = Arc::new(Mutex::new(String::new()));
+    let readers: Vec<_> = [
+        Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stdout.take().unwrap()),
+    ]
+    .into_iter()
+    .map(|mut pipe| {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                logs.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    })
+    .collect();
+    kcat_produce_payloads(
+        &topics.behavior_avro,
+        &framed(&real_events(10), id, &[]),
+        dir.path(),
+    );
+    // A fetch and a registration, both with the credentials, have happened once records are out.
+    assert!(wait_for_count(&topics.enriched, 10, Duration::from_secs(90)) >= 10);
+    let metrics = http_get_ok(&addr, "/metrics").unwrap();
+    drop(child); // killed: the readers see the end of the pipes
+    for r in readers {
+        r.join().unwrap();
+    }
+    let logs = logs.lock().unwrap().clone();
+    assert!(logs.contains("writer schema fetched"), "{logs}");
+    assert!(logs.contains("output schema registered"), "{logs}");
+    // Neither the password nor the basic-auth header that carries it.
+    let header = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "warmstart:registry-pw-4711",
+    );
+    for leak in ["registry-pw-4711", header.as_str()] {
+        assert!(!logs.contains(leak), "the password leaked into the logs");
+        assert!(!metrics.contains(leak), "the password leaked into /metrics");
+    }
+}
