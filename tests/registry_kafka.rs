@@ -580,3 +580,141 @@ async fn the_registry_password_stays_out_of_the_logs_and_metrics_at_debug_level(
         assert!(!metrics.contains(leak), "the password leaked into /metrics");
     }
 }
+
+/// `topic`'s output (or input) written in the Confluent format.
+fn confluent_topic(text: &str, topic: &str) -> String {
+    let line = format!("topic = \"{topic}\"\n");
+    assert!(text.contains(&line), "{topic} in the topology");
+    text.replace(&line, &format!("{line}format = \"confluent\"\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generation_stage_reads_and_writes_registry_ids() {
+    use warmstart::data::{beauty, StreamEvent};
+    use warmstart::events::ProductEvent;
+    require_broker();
+    require_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("registry-generation");
+    topics.create().await;
+    let generation = "reviews_per_product = 0\nmax_product_age_ms = 86400000\n[generation.gates]\ndiscriminator_samples = 64\n[generation.transfer]\nusers = 10";
+    let base = topics.write_topology_with(dir.path(), Some(generation));
+    let text = std::fs::read_to_string(&base).unwrap();
+    let (start, end) = (
+        text.find("[[schemas]]").unwrap(),
+        text.find("[runtime]").unwrap(),
+    );
+    let mut text = format!("{}{}", &text[..start], &text[end..]);
+    // The pipeline's accepted products and enriched events, which the stage reads, and the
+    // stage's synthetic behaviour, all with the registry's ids.
+    for t in [
+        &topics.accepted,
+        &topics.enriched,
+        &topics.synthetic_behavior,
+    ] {
+        text = confluent_topic(&text, t);
+    }
+    text.push_str(&format!(
+        "\n[schema_registry]\nurl = \"{}\"\n",
+        registry_url()
+    ));
+    std::fs::write(&base, text).unwrap();
+
+    // A small history, then the newest products launched after it.
+    let stream = beauty::load(&warmstart::data::data_dir().join("beauty-5core"), None).unwrap();
+    let products: Vec<&ProductEvent> = stream.iter().filter_map(StreamEvent::as_product).collect();
+    let newest: Vec<ProductEvent> = products[products.len() - 5..]
+        .iter()
+        .map(|p| ProductEvent {
+            ts: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+            ..(*p).clone()
+        })
+        .collect();
+    let new_ids: std::collections::HashSet<String> =
+        newest.iter().map(|p| p.item_id.clone()).collect();
+    let json = warmstart::codec::Codec::new(
+        warmstart::codec::Format::Json,
+        std::sync::Arc::new(warmstart::codec::SchemaRegistry::builtin()),
+    );
+    let mut history = Vec::new();
+    let mut interactions = 0;
+    for e in &stream {
+        match e {
+            StreamEvent::Product(p) if !new_ids.contains(&p.item_id) => history.push((
+                topics.products.clone(),
+                p.item_id.clone().into_bytes(),
+                json.encode_to_vec(warmstart::events::EventType::Product, p)
+                    .unwrap(),
+            )),
+            StreamEvent::Behavior(b) if !new_ids.contains(&b.item_id) && interactions < 5_000 => {
+                interactions += 1;
+                history.push((
+                    topics.behavior.clone(),
+                    b.user_id.clone().into_bytes(),
+                    json.encode_to_vec(warmstart::events::EventType::Behavior, b)
+                        .unwrap(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let warm_products = history.iter().filter(|r| r.0 == topics.products).count() as f64;
+    publish(&history);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _pipeline = spawn_pipeline(&base, &addr);
+    // The stage's shopper index decodes the pipeline's Confluent output with the registry.
+    assert_eq!(
+        wait_for_metric(
+            &addr,
+            "warmstart_generation_shopper_records_total{kind=\"interaction\"}",
+            interactions as f64,
+            Duration::from_secs(240),
+        ),
+        interactions as f64
+    );
+    wait_for_metric(
+        &addr,
+        "warmstart_generation_shopper_records_total{kind=\"product\"}",
+        warm_products,
+        Duration::from_secs(120),
+    );
+    let launch: Vec<_> = newest
+        .iter()
+        .map(|p| {
+            (
+                topics.products.clone(),
+                p.item_id.clone().into_bytes(),
+                json.encode_to_vec(warmstart::events::EventType::Product, p)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    publish(&launch);
+    let emitted = wait_for_metric(
+        &addr,
+        "warmstart_generation_records_total{kind=\"behavior\"}",
+        1.0,
+        Duration::from_secs(120),
+    );
+    assert!(emitted >= 1.0, "no synthetic behaviour");
+    // Read back by the Confluent deserializer, with the id the stage registered.
+    let n = (emitted as usize).to_string();
+    let (_, lines) = confluent(&[
+        "consume",
+        "--topic",
+        &topics.synthetic_behavior,
+        "--count",
+        &n,
+    ]);
+    assert_eq!(lines.len(), emitted as usize);
+    for v in &lines {
+        assert_eq!(v["synthetic"], true, "{v}");
+        assert_eq!(v["model_name"], "transfer", "{v}");
+        assert!(new_ids.contains(v["item_id"].as_str().unwrap()), "{v}");
+    }
+    let dead = metric(&addr, "warmstart_dead_letters_total");
+    assert_eq!(dead, 0.0, "nothing undecodable");
+}

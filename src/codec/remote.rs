@@ -37,6 +37,41 @@ pub struct RegistryConfig {
     /// Attempts when registering the outputs' schemas at start before giving up.
     #[serde(default = "default_start_attempts")]
     pub start_attempts: u32,
+    /// The subject an output's schema is registered under.
+    #[serde(default)]
+    pub subject_name_strategy: SubjectNameStrategy,
+}
+
+/// Confluent's subject name strategies, by their serializer setting's names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectNameStrategy {
+    /// `<topic>-value` (TopicNameStrategy, the default of the Confluent serializers).
+    #[default]
+    Topic,
+    /// The record's full name, e.g. `warmstart.events.EnrichedEvent` (RecordNameStrategy).
+    Record,
+    /// `<topic>-<record full name>` (TopicRecordNameStrategy).
+    TopicRecord,
+}
+
+impl SubjectNameStrategy {
+    /// The subject of a value written to `topic` with `schema` (an Avro record schema's JSON).
+    pub fn subject(self, topic: &str, schema: &str) -> String {
+        let record = || {
+            let v: serde_json::Value = serde_json::from_str(schema).unwrap_or_default();
+            let name = v["name"].as_str().unwrap_or_default();
+            match v["namespace"].as_str() {
+                Some(ns) if !name.contains('.') => format!("{ns}.{name}"),
+                _ => name.to_owned(),
+            }
+        };
+        match self {
+            SubjectNameStrategy::Topic => format!("{topic}-value"),
+            SubjectNameStrategy::Record => record(),
+            SubjectNameStrategy::TopicRecord => format!("{topic}-{}", record()),
+        }
+    }
 }
 
 fn default_timeout_ms() -> u64 {
@@ -59,6 +94,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("cache_capacity", &self.cache_capacity)
             .field("start_attempts", &self.start_attempts)
+            .field("subject_name_strategy", &self.subject_name_strategy)
             .finish()
     }
 }
@@ -314,6 +350,23 @@ mod tests {
         assert!(config("url = \"https://r/apis/ccompat/v7\"")
             .validate()
             .is_ok());
+    }
+
+    #[test]
+    fn subjects_follow_the_confluent_strategies() {
+        let schema = crate::events::EventType::Enriched.schema_text();
+        let s = |strategy| SubjectNameStrategy::subject(strategy, "warmstart.enriched", schema);
+        assert_eq!(s(SubjectNameStrategy::Topic), "warmstart.enriched-value");
+        assert_eq!(
+            s(SubjectNameStrategy::Record),
+            "warmstart.events.EnrichedEvent"
+        );
+        assert_eq!(
+            s(SubjectNameStrategy::TopicRecord),
+            "warmstart.enriched-warmstart.events.EnrichedEvent"
+        );
+        let c = config("url = \"http://r\"\nsubject_name_strategy = \"topic_record\"");
+        assert_eq!(c.subject_name_strategy, SubjectNameStrategy::TopicRecord);
     }
 
     #[tokio::test]

@@ -179,7 +179,7 @@ pub fn rewind(rt: &super::Runtime, m: &impl rdkafka::Message) {
 }
 
 /// The schema id each output in the Confluent format writes: its schema registered (or looked up)
-/// under its subject, `<topic>-value` (the topic-name strategy). Fails at start, naming the
+/// under its subject (`<topic>-value` with the default topic-name strategy). Fails at start, naming the
 /// subject, when the registry refuses a schema (incompatible: HTTP 409) or cannot be reached after
 /// `start_attempts`. Empty without a registry server: the built-in ids are written.
 pub async fn output_ids(
@@ -196,7 +196,9 @@ pub async fn output_ids(
         .into_iter()
         .filter(|(_, _, f)| *f == Format::Confluent)
     {
-        let subject = format!("{topic}-value");
+        let subject = config
+            .subject_name_strategy
+            .subject(&topic, ty.schema_text());
         let mut backoff = BACKOFF_START;
         let mut attempt = 1;
         let id = loop {

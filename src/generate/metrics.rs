@@ -57,7 +57,7 @@ impl GenerationMetrics {
             reg(Box::new(g.clone()));
             g
         };
-        GenerationMetrics {
+        let m = GenerationMetrics {
             queue_depth: gauge(
                 "generation_queue_depth",
                 "New products queued for generation or in inference.",
@@ -151,7 +151,18 @@ impl GenerationMetrics {
                 "generation_shoppers_restored",
                 "1 once the shopper index has read the topics up to where they ended at start (or gave up waiting); new products wait for it.",
             ),
+        };
+        // The series the alerts and the dashboard query exist from the start, at 0: a rate over
+        // a counter that appears only at its first increment misses that increment, and a rule
+        // over a series that does not exist yet cannot be told from one with a wrong name.
+        for kind in ["review", "behavior"] {
+            m.generated.with_label_values(&[kind]);
+            m.shortfall.with_label_values(&[kind]);
         }
+        for reason in super::gates::REVIEW_REASONS {
+            m.rejected.with_label_values(&["review", reason]);
+        }
+        m
     }
 
     pub fn queue(&self, depth: usize, capacity: usize) {

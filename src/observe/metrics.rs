@@ -136,6 +136,15 @@ impl Metrics {
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), rdkafka_version.as_str(), device])
             .set(1);
+        // The series the alerts and the dashboard query exist from the start, at 0: a rate over
+        // a counter that appears only at its first increment misses that increment, and a rule
+        // over a series that does not exist yet cannot be told from one with a wrong name.
+        kafka_errors.with_label_values(&["AllBrokersDown"]);
+        for call in ["schema", "register"] {
+            for outcome in ["ok", "not_found", "refused", "unreachable"] {
+                registry_requests.with_label_values(&[call, outcome]);
+            }
+        }
         Metrics {
             registry,
             records_in,
@@ -194,6 +203,13 @@ impl Metrics {
     pub fn kafka_error(&self, code: &str) {
         self.kafka_errors.with_label_values(&[code]).inc();
     }
+    /// Declares the dead-letter reasons (at 0), so that their series exist before the first one.
+    pub fn dead_letter_reasons<'a>(&self, reasons: impl IntoIterator<Item = &'a str>) {
+        for r in reasons {
+            self.dead_letters.with_label_values(&[r]);
+        }
+    }
+
     /// The delivery runtime's readiness; `/readyz` also needs the schema registry.
     pub fn set_ready(&self, ready: bool) {
         use std::sync::atomic::Ordering::Relaxed;

@@ -76,6 +76,7 @@ impl Pipeline {
     pub fn new(topology: Topology, metrics: Metrics) -> Result<Self, PipelineError> {
         // The writer schemas of `[[schemas]]` are read and checked now, before any client.
         topology.schema_registry()?;
+        metrics.dead_letter_reasons(crate::reject::RejectCode::ALL.map(|c| c.as_str()));
         Ok(Pipeline { topology, metrics })
     }
 
