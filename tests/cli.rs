@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{wait_until, warmstart, Proc};
+use common::{wait_until, warmstart, Logs, Proc};
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[test]
@@ -132,24 +131,7 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics()
             .spawn()
             .unwrap(),
     );
-    let logs = Arc::new(Mutex::new(String::new()));
-    let readers: Vec<_> = [
-        Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stdout.take().unwrap()),
-    ]
-    .into_iter()
-    .map(|mut pipe| {
-        let logs = logs.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                logs.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    })
-    .collect();
+    let logs = Logs::capture(&mut child.0);
     // The HTTP server starts before the clients. A broker thread logging about the unreachable
     // broker means a client exists: its settings were logged just before it was created, and a
     // librdkafka without SASL/SSL would have refused to create it.
@@ -158,13 +140,13 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics()
         Duration::from_secs(60),
         || {
             let exited = child.try_wait().unwrap().is_some();
-            (exited || logs.lock().unwrap().contains("127.0.0.1:1/bootstrap")).then_some(())
+            (exited || logs.contains("127.0.0.1:1/bootstrap")).then_some(())
         },
     );
     assert!(
         child.try_wait().unwrap().is_none(),
         "the run exited: {}",
-        logs.lock().unwrap()
+        logs.so_far()
     );
     let metrics = {
         use std::io::Write;
@@ -176,15 +158,12 @@ fn sasl_ssl_settings_pass_through_and_secrets_stay_out_of_the_logs_and_metrics()
         body
     };
     drop(child); // killed: the readers see the end of the pipes
-    for r in readers {
-        r.join().unwrap();
-    }
+    let logs = logs.finish();
     assert!(metrics.contains("warmstart_build_info"), "{metrics}");
     assert!(
         !metrics.contains(secret),
         "the password leaked into /metrics"
     );
-    let logs = logs.lock().unwrap().clone();
     assert!(
         logs.contains("security.protocol=SASL_SSL"),
         "settings reach the clients: {logs}"

@@ -278,6 +278,17 @@ fn retimed(events: &[BehaviorEvent], ago_ms: i64) -> Vec<BehaviorEvent> {
         .collect()
 }
 
+/// `n` Beauty products launched now, as `key<TAB>json` lines for kcat.
+fn launches(key: &str, id: &str, n: usize, title: &str, category: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let p = serde_json::json!({"item_id": format!("{id}-{i}"), "ts": now_ms(),
+                "title": title, "category": ["Beauty", category], "brand": "Acme"});
+            format!("{key}{i}\t{p}")
+        })
+        .collect()
+}
+
 fn lines(events: &[BehaviorEvent]) -> Vec<String> {
     events
         .iter()
@@ -391,15 +402,13 @@ fn every_alert_meets_its_live_metrics_and_fires_on_its_fault_through_alertmanage
     // Fault: a consumer that cannot keep up. A burst of products outruns the slowed stage
     // (1.5 s a product), whose queue stays full, its partitions paused. Early, while the
     // series is young: the rule averages the paused gauge over 10 minutes.
-    let burst: Vec<String> = (0..40)
-        .map(|i| {
-            format!(
-                "b{i}\t{}",
-                serde_json::json!({"item_id": format!("monitoring-burst-{i}"), "ts": now_ms(),
-                    "title": "Argan oil shampoo", "category": ["Beauty", "Hair Care"], "brand": "Acme"})
-            )
-        })
-        .collect();
+    let burst = launches(
+        "b",
+        "monitoring-burst",
+        40,
+        "Argan oil shampoo",
+        "Hair Care",
+    );
     kcat_produce_lines(&topics.products, &burst, dir.path());
     wait_firing(&prom_addr, &hook, "WarmstartGenerationQueueSaturated", up);
     // Removed: the burst drains (the stage generates for every product, slowly).
@@ -412,15 +421,13 @@ fn every_alert_meets_its_live_metrics_and_fires_on_its_fault_through_alertmanage
 
     // A normal run: products launched (generation), recommendations served. Every alert
     // rule's selectors and every dashboard query return series from the live services.
-    let products: Vec<String> = (0..3)
-        .map(|i| {
-            format!(
-                "p{i}\t{}",
-                serde_json::json!({"item_id": format!("monitoring-new-{i}"), "ts": now_ms(),
-                    "title": "Vitamin C serum for the face", "category": ["Beauty", "Skin Care"], "brand": "Acme"})
-            )
-        })
-        .collect();
+    let products = launches(
+        "p",
+        "monitoring-new",
+        3,
+        "Vitamin C serum for the face",
+        "Skin Care",
+    );
     kcat_produce_lines(&topics.products, &products, dir.path());
     wait_for_metric(
         &p_addr,

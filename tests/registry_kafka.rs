@@ -341,7 +341,7 @@ async fn an_output_schema_the_registry_refuses_stops_the_pipeline_at_start() {
 }
 
 #[tokio::test]
-async fn an_unreachable_registry_at_start_is_a_clear_error_after_the_retries() {
+async fn an_unreachable_registry_is_a_retryable_error_naming_its_address() {
     let port = free_port();
     let c = RegistryClient::new(&config(&format!("http://127.0.0.1:{port}"))).unwrap();
     let e = c.register("t-value", r#""string""#).await.unwrap_err();
@@ -508,9 +508,7 @@ async fn a_registry_stopped_mid_stream_turns_readiness_off_and_back_and_loses_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_password_stays_out_of_the_logs_and_metrics_at_debug_level() {
-    use std::io::Read;
     use std::process::Stdio;
-    use std::sync::{Arc, Mutex};
     require_broker();
     require_registry().await;
     let dir = tempfile::tempdir().unwrap();
@@ -537,24 +535,7 @@ async fn the_registry_password_stays_out_of_the_logs_and_metrics_at_debug_level(
             .spawn()
             .unwrap(),
     );
-    let logs = Arc::new(Mutex::new(String::new()));
-    let readers: Vec<_> = [
-        Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stdout.take().unwrap()),
-    ]
-    .into_iter()
-    .map(|mut pipe| {
-        let logs = logs.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                logs.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    })
-    .collect();
+    let logs = Logs::capture(&mut child.0);
     kcat_produce_payloads(
         &topics.behavior_avro,
         &framed(&real_events(10), id, &[]),
@@ -564,10 +545,7 @@ async fn the_registry_password_stays_out_of_the_logs_and_metrics_at_debug_level(
     assert!(wait_for_count(&topics.enriched, 10, Duration::from_secs(90)) >= 10);
     let metrics = http_get_ok(&addr, "/metrics").unwrap();
     drop(child); // killed: the readers see the end of the pipes
-    for r in readers {
-        r.join().unwrap();
-    }
-    let logs = logs.lock().unwrap().clone();
+    let logs = logs.finish();
     assert!(logs.contains("writer schema fetched"), "{logs}");
     assert!(logs.contains("output schema registered"), "{logs}");
     // Neither the password nor the basic-auth header that carries it.

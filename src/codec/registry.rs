@@ -176,7 +176,33 @@ impl SchemaRegistry {
         ty: EventType,
         schema_text: &str,
     ) -> Result<(), RegistryError> {
-        let result = self.prepare(id, ty, schema_text);
+        match self.prepare(id, ty, schema_text) {
+            Ok(entry) => {
+                self.make_room(id);
+                self.by_id
+                    .write()
+                    .expect("not poisoned")
+                    .insert(id, Arc::new(entry));
+                Ok(())
+            }
+            Err(e) => {
+                self.refuse(id, e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Remembers the fetched `id` as unreadable for `reason`, within the same capacity.
+    pub fn refuse(&self, id: u32, reason: String) {
+        self.make_room(id);
+        self.refused
+            .write()
+            .expect("not poisoned")
+            .insert(id, reason);
+    }
+
+    /// Counts `id` among the fetched ones, first evicting the oldest when at capacity.
+    fn make_room(&self, id: u32) {
         let mut fetched = self.fetched.lock().expect("not poisoned");
         if fetched.len() >= self.capacity {
             if let Some(old) = fetched.pop_front() {
@@ -185,31 +211,6 @@ impl SchemaRegistry {
             }
         }
         fetched.push_back(id);
-        match result {
-            Ok(entry) => {
-                self.by_id
-                    .write()
-                    .expect("not poisoned")
-                    .insert(id, Arc::new(entry));
-                Ok(())
-            }
-            Err(e) => {
-                self.refused
-                    .write()
-                    .expect("not poisoned")
-                    .insert(id, e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    /// Remembers `id` as unreadable for `reason` (a fetched schema that is not Avro at all).
-    pub fn refuse(&self, id: u32, reason: String) {
-        self.fetched.lock().expect("not poisoned").push_back(id);
-        self.refused
-            .write()
-            .expect("not poisoned")
-            .insert(id, reason);
     }
 
     pub fn lookup(&self, id: u32) -> Lookup {

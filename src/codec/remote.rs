@@ -218,10 +218,6 @@ impl RegistryClient {
         })
     }
 
-    pub fn url(&self) -> &str {
-        &self.base
-    }
-
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self
             .http

@@ -198,6 +198,55 @@ impl std::ops::DerefMut for Proc {
     }
 }
 
+/// What a child writes on stdout and stderr, gathered as it comes (its pipes must be piped).
+/// `finish` waits for the child's pipes to close (kill it first) and returns the whole text.
+pub struct Logs {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Logs {
+    pub fn capture(child: &mut Child) -> Logs {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipes: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stderr.take().expect("stderr piped")),
+            Box::new(child.stdout.take().expect("stdout piped")),
+        ];
+        let readers = pipes
+            .into_iter()
+            .map(|mut pipe| {
+                let text = text.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                        text.lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                })
+            })
+            .collect();
+        Logs { text, readers }
+    }
+
+    /// Whether what was written so far contains `s`.
+    pub fn contains(&self, s: &str) -> bool {
+        self.text.lock().unwrap().contains(s)
+    }
+
+    pub fn so_far(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    pub fn finish(self) -> String {
+        for r in self.readers {
+            r.join().unwrap();
+        }
+        let text = self.text.lock().unwrap().clone();
+        text
+    }
+}
+
 /// `warmstart <args>` as a long-running service of a test: JSON logs (`warn,warmstart=info`) on
 /// the test's stderr, stdout dropped, killed when the `Proc` is dropped. `env` is applied after
 /// those defaults, so it may override `RUST_LOG`.
