@@ -493,20 +493,32 @@ fn every_alert_meets_its_live_metrics_and_fires_on_its_fault_through_alertmanage
     recommender = spawn_recommender(&topology, &group, &r_addr);
     wait_resolved(&prom_addr, &hook, "WarmstartInstanceDown", up);
 
-    // Fault: the broker stopped. The pipeline reports not ready.
+    // Fault: the broker stopped. The pipeline and the recommender report not ready; the
+    // recommender goes on serving the model it has.
     let back = BrokerBack;
     kafka("stop");
-    wait_until("/readyz 503 without a broker", up, || {
-        (http_get(&p_addr, "/readyz").0 == 503).then_some(())
-    });
+    for (service, addr) in [("pipeline", &p_addr), ("recommender", &r_addr)] {
+        wait_until(
+            &format!("{service} /readyz 503 without a broker"),
+            up,
+            || (http_get(addr, "/readyz").0 == 503).then_some(()),
+        );
+    }
+    assert_eq!(
+        http_get(&r_addr, "/v1/recommendations/someone?k=5").0,
+        200,
+        "the recommender serves without a broker"
+    );
     wait_firing(&prom_addr, &hook, "WarmstartBrokerUnreachable", up);
     kafka("start");
     drop(back);
-    wait_until(
-        "/readyz 200 with the broker back",
-        Duration::from_secs(120),
-        || (http_get(&p_addr, "/readyz").0 == 200).then_some(()),
-    );
+    for (service, addr) in [("pipeline", &p_addr), ("recommender", &r_addr)] {
+        wait_until(
+            &format!("{service} /readyz 200 with the broker back"),
+            Duration::from_secs(120),
+            || (http_get(addr, "/readyz").0 == 200).then_some(()),
+        );
+    }
     wait_resolved(
         &prom_addr,
         &hook,

@@ -102,6 +102,11 @@ pub async fn consume(
     // The runtime's own metrics (commits, lag, registry requests) are not exported by the
     // recommender, whose `/metrics` keeps its own registry.
     let runtime_metrics = Metrics::new("none");
+    // Readiness is the runtime's (a broker connection up, partitions assigned, the registry
+    // reachable), not the HTTP server's: an instance that lost its broker still serves its
+    // model, but reports it will not catch up, so an orchestrator can route around it.
+    let runtime_ready = runtime_metrics.clone();
+    let refresh_ready = || state.metrics.ready.set(runtime_ready.is_ready() as i64);
     let schemas = Schemas::start(
         topology,
         topology.served_topics(),
@@ -155,6 +160,12 @@ pub async fn consume(
                 }
             }
             consumer.assign(&tpl)?;
+            // An assignment of its own makes no rebalance, so the runtime is told here.
+            consumer
+                .context()
+                .assigned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            runtime_ready.set_ready(true);
         }
     }
     tracing::info!(group = %config.group_id, snapshot = ?snapshot_path, "recommender consuming");
@@ -189,9 +200,7 @@ pub async fn consume(
                 snapshot_tick.reset();
             }
             _ = commit_tick.tick() => {
-                if consumer.assignment().map(|a| a.count() > 0).unwrap_or(false) {
-                    state.metrics.ready.set(1);
-                }
+                refresh_ready();
                 if snapshot_path.is_none() {
                     rt.commit()?;
                 }
@@ -222,7 +231,7 @@ pub async fn consume(
                             stopped = true;
                             break;
                         }
-                        state.metrics.ready.set(1);
+                        refresh_ready();
                     }
                     let mut model = state.model.write().unwrap_or_else(|p| p.into_inner());
                     let mut next = Some(first);
@@ -252,7 +261,7 @@ pub async fn consume(
                 if stopped {
                     break;
                 }
-                state.metrics.ready.set(1);
+                refresh_ready();
             }
         }
     }
