@@ -245,6 +245,21 @@ impl Runtime {
         &self.consumer
     }
 
+    /// Assigns partitions at chosen offsets (a consumer that keeps its positions itself, not in
+    /// the group). No rebalance follows, so readiness learns of the assignment here.
+    pub fn assign(
+        &self,
+        partitions: &rdkafka::TopicPartitionList,
+    ) -> rdkafka::error::KafkaResult<()> {
+        self.consumer.assign(partitions)?;
+        self.consumer
+            .context()
+            .assigned
+            .store(true, Ordering::Relaxed);
+        self.metrics.set_ready(true);
+        Ok(())
+    }
+
     pub fn tracker(&self) -> &Arc<AckTracker> {
         &self.sender.tracker
     }

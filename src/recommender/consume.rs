@@ -102,11 +102,6 @@ pub async fn consume(
     // The runtime's own metrics (commits, lag, registry requests) are not exported by the
     // recommender, whose `/metrics` keeps its own registry.
     let runtime_metrics = Metrics::new("none");
-    // Readiness is the runtime's (a broker connection up, partitions assigned, the registry
-    // reachable), not the HTTP server's: an instance that lost its broker still serves its
-    // model, but reports it will not catch up, so an orchestrator can route around it.
-    let runtime_ready = runtime_metrics.clone();
-    let refresh_ready = || state.metrics.ready.set(runtime_ready.is_ready() as i64);
     let schemas = Schemas::start(
         topology,
         topology.served_topics(),
@@ -159,13 +154,7 @@ pub async fn consume(
                     )?;
                 }
             }
-            consumer.assign(&tpl)?;
-            // An assignment of its own makes no rebalance, so the runtime is told here.
-            consumer
-                .context()
-                .assigned
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            runtime_ready.set_ready(true);
+            rt.assign(&tpl)?;
         }
     }
     tracing::info!(group = %config.group_id, snapshot = ?snapshot_path, "recommender consuming");
@@ -185,6 +174,10 @@ pub async fn consume(
         }
         Ok(())
     };
+    // Readiness is the runtime's (a broker connection up, partitions assigned, the registry
+    // reachable), not the HTTP server's: an instance that lost its broker still serves its
+    // model, but reports it will not catch up, so an orchestrator can route around it.
+    let refresh_ready = || state.metrics.ready.set(rt.metrics().is_ready() as i64);
     let mut commit_tick = rt.commit_interval();
     // Tracker slots by (is the products topic, partition): no string key per record.
     let mut slots: std::collections::HashMap<(bool, i32), crate::delivery::ack::Slot> =
